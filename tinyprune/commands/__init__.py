@@ -1,0 +1,1 @@
+"""One module per ``tinyprune`` subcommand; see ``tinyprune.cli``."""

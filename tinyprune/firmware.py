@@ -1,0 +1,183 @@
+"""Build firmware for a board: generated linker script + startup code + sources -> ELF and map.
+
+"It links" means "it fits": the linker script's regions are the board's flash and RAM budget,
+placed at the emulated machine's addresses when the image is built for an emulator. The
+linker's region-overflow message becomes a ``FirmwareTooBig`` error that says by how much.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinyprune import emulators
+from tinyprune.boards import Board
+from tinyprune.errors import BadInput, CheckFailed, FirmwareTooBig
+from tinyprune.paths import FIRMWARE_DIR
+from tinyprune.sizes import format_size
+from tinyprune.toolchain import CrossTools, section_sizes, target_flags
+
+COMMON_DIR = FIRMWARE_DIR / "common"
+COMMON_SOURCES = (COMMON_DIR / "startup.c", COMMON_DIR / "semihost.c")
+DEFAULT_STACK_BYTES = 4096
+WARNINGS = ("-Wall", "-Wextra", "-Werror")
+
+
+@dataclass(frozen=True)
+class MemoryLayout:
+    """Where the image goes and how much room it has."""
+
+    flash_origin: int
+    flash_bytes: int
+    ram_origin: int
+    ram_bytes: int
+    stack_bytes: int = DEFAULT_STACK_BYTES
+    note: str = ""  # why a region is smaller than the board's budget, if it is
+
+
+def emulation_layout(board: Board, stack_bytes: int = DEFAULT_STACK_BYTES, use_budget: bool = True) -> MemoryLayout:
+    """The board's budget at its QEMU machine's addresses (regions never larger than the board's)."""
+    machine = emulators.qemu_machine(board.qemu_machine)
+    assert machine is not None  # boards.parse_board checked it
+    flash = board.budget_flash_bytes if use_budget else board.flash_bytes
+    ram = board.budget_ram_bytes if use_budget else board.ram_bytes
+    note = ""
+    if flash > machine.code_bytes or ram > machine.ram_bytes:
+        note = (
+            f"QEMU's {machine.name} has {format_size(machine.code_bytes)} code and "
+            f"{format_size(machine.ram_bytes)} RAM; the image is limited to that"
+        )
+    return MemoryLayout(
+        flash_origin=machine.code_origin,
+        flash_bytes=min(flash, machine.code_bytes),
+        ram_origin=machine.ram_origin,
+        ram_bytes=min(ram, machine.ram_bytes),
+        stack_bytes=stack_bytes,
+        note=note,
+    )
+
+
+def board_layout(board: Board, stack_bytes: int = DEFAULT_STACK_BYTES) -> MemoryLayout:
+    """The board's budget at the board's own addresses: for real hardware and Renode."""
+    return MemoryLayout(
+        flash_origin=board.flash_origin,
+        flash_bytes=board.budget_flash_bytes,
+        ram_origin=board.ram_origin,
+        ram_bytes=board.budget_ram_bytes,
+        stack_bytes=stack_bytes,
+    )
+
+
+def render_linker_script(layout: MemoryLayout) -> str:
+    template = (COMMON_DIR / "linker.ld.in").read_text(encoding="utf-8")
+    values = {
+        "FLASH_ORIGIN": f"0x{layout.flash_origin:08x}",
+        "FLASH_BYTES": str(layout.flash_bytes),
+        "RAM_ORIGIN": f"0x{layout.ram_origin:08x}",
+        "RAM_BYTES": str(layout.ram_bytes),
+        "STACK_BYTES": str(layout.stack_bytes),
+    }
+    for key, value in values.items():
+        template = template.replace(f"@{key}@", value)
+    return template
+
+
+@dataclass
+class BuildResult:
+    elf: Path
+    map_file: Path
+    linker_script: Path
+    layout: MemoryLayout
+    sections: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flash_bytes(self) -> int:
+        """Bytes the image occupies in flash: code, constants and .data's initial values."""
+        return sum(self.sections.get(s, 0) for s in (".text", ".ARM.exidx", ".data"))
+
+    @property
+    def static_ram_bytes(self) -> int:
+        """.data + .bss (arena included when it is a static buffer), without the stack."""
+        return self.sections.get(".data", 0) + self.sections.get(".bss", 0)
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.static_ram_bytes + self.sections.get(".stack", 0)
+
+
+_OVERFLOW_RE = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
+
+
+def build_elf(
+    board: Board,
+    sources: list[Path],
+    out_dir: Path,
+    *,
+    name: str = "firmware",
+    include_dirs: list[Path] = (),
+    defines: dict[str, str] | None = None,
+    layout: MemoryLayout | None = None,
+    opt: str = "-Os",
+    extra_cflags: list[str] = (),
+) -> BuildResult:
+    """Compile and link ``sources`` with the startup code for ``board``; raise if it does not fit."""
+    tools = CrossTools.find()
+    layout = layout or emulation_layout(board)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    linker_script = out_dir / f"{name}.ld"
+    linker_script.write_text(render_linker_script(layout), encoding="utf-8")
+    elf = out_dir / f"{name}.elf"
+    map_file = out_dir / f"{name}.map"
+    for src in sources:
+        if not Path(src).is_file():
+            raise BadInput(f"firmware source {src} does not exist")
+    cmd = [
+        tools.gcc,
+        *target_flags(board),
+        opt,
+        "-g",
+        "-std=c99",
+        *WARNINGS,
+        "-ffunction-sections",
+        "-fdata-sections",
+        "-nostartfiles",
+        "--specs=nano.specs",
+        "--specs=nosys.specs",
+        f"-I{COMMON_DIR}",
+        *(f"-I{d}" for d in include_dirs),
+        *(f"-D{k}={v}" for k, v in (defines or {}).items()),
+        *extra_cflags,
+        *map(str, COMMON_SOURCES),
+        *map(str, sources),
+        f"-T{linker_script}",
+        "-Wl,--gc-sections",
+        f"-Wl,-Map={map_file}",
+        "-o",
+        str(elf),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise _build_error(board, layout, proc.stderr)
+    return BuildResult(elf=elf, map_file=map_file, linker_script=linker_script, layout=layout, sections=section_sizes(elf))
+
+
+def _build_error(board: Board, layout: MemoryLayout, stderr: str) -> CheckFailed:
+    overflows = {region: int(n) for region, n in _OVERFLOW_RE.findall(stderr)}
+    if overflows:
+        budgets = {"FLASH": ("flash", layout.flash_bytes), "RAM": ("RAM", layout.ram_bytes)}
+        parts = [
+            f"{budgets[r][0]} overflows by {n} bytes (budget {budgets[r][1]} bytes = {format_size(budgets[r][1])})"
+            for r, n in overflows.items()
+        ]
+        region, over = max(overflows.items(), key=lambda kv: kv[1])
+        return FirmwareTooBig(
+            f"the firmware does not fit {board.name}: " + "; ".join(parts),
+            region=region,
+            overflow_bytes=over,
+            hint="prune the model further (tinyprune prune), pick a larger board, "
+            "or lower the board's reserved_*_bytes if your application needs less",
+        )
+    tail = "\n".join(stderr.strip().splitlines()[-20:])
+    return CheckFailed(f"the firmware build for {board.name} failed:\n{tail}")

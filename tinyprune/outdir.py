@@ -1,0 +1,111 @@
+"""Atomic output directories: a stage writes into a hidden temporary sibling and renames it
+into place only when everything succeeded.
+
+An interrupted or failed run therefore leaves either the previous complete output or nothing
+under the requested name. Every directory tinyprune creates carries a marker file; ``--force``
+replaces an existing directory only when it has that marker, so tinyprune never deletes a
+directory it did not create.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+from tinyprune.errors import BadInput
+
+MARKER = ".tinyprune-output"
+_TMP_TAG = ".tinyprune-tmp-"
+
+
+def check_output_dir(out: Path, force: bool) -> None:
+    """Refuse early (before any long work) if ``out`` cannot be written."""
+    out = Path(out)
+    if out.exists():
+        if not force:
+            raise BadInput(
+                f"output directory {out} already exists",
+                hint="choose another --out, or pass --force to replace an earlier tinyprune output",
+            )
+        if not out.is_dir() or not (out / MARKER).exists():
+            raise BadInput(
+                f"{out} exists and was not created by tinyprune; refusing to replace it even with --force",
+                hint="choose another --out",
+            )
+    parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise BadInput(f"cannot create {out}: {parent} is not a directory")
+
+
+@contextlib.contextmanager
+def staged_output(out: Path, force: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary directory; on success it becomes ``out``.
+
+    On any exception (including KeyboardInterrupt) the temporary directory is removed and
+    ``out`` is left as it was.
+    """
+    out = Path(out)
+    check_output_dir(out, force)
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create {parent}: {exc.strerror}") from None
+    _remove_stale_temporaries(parent, out.name)
+    tmp = parent / f".{out.name}{_TMP_TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        (tmp / MARKER).write_text("written by tinyprune; `--force` may replace this directory\n")
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.parent / f".{out.name}{_TMP_TAG}old-{uuid.uuid4().hex[:8]}"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
+def _remove_stale_temporaries(parent: Path, name: str) -> None:
+    """Temporaries left by a killed run (their process is gone) are removed."""
+    for path in parent.glob(f".{name}{_TMP_TAG}*"):
+        pid_part = path.name.rsplit(_TMP_TAG, 1)[1].split("-", 1)[0]
+        if pid_part.isdigit() and _process_alive(int(pid_part)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_file_atomic(path: Path, data: bytes | str) -> None:
+    """Write a single file (e.g. ``--json FILE``) so that readers never see half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}")
+    mode = "w" if isinstance(data, str) else "wb"
+    try:
+        with open(tmp, mode) as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise BadInput(f"cannot write {path}: {exc.strerror}") from None
