@@ -26,7 +26,7 @@ test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 bench: setup
-	$(BIN)/python bench/run.py
+	BENCH=$(BENCH) $(BIN)/python bench/run.py
 
 clean:
 	rm -rf build demo-out .pytest_cache bench/results.json

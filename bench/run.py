@@ -1,51 +1,60 @@
 """`make bench`: prints the project's figures and writes them to bench/results.json.
 
-Each section is a function returning rows; sections for later stages add themselves here.
-Figures are measured (arm-none-eabi-size, QEMU instruction counts), never estimated.
+Every ``bench/bench_*.py`` module provides ``run() -> list[dict]``: sections of the form
+``{"title": str, "rows": [dict, ...], "notes": [str, ...]}``. Notes carry targets and whether
+they were met. Figures are measured (arm-none-eabi-size, QEMU instruction counts, real
+training runs), never estimated. ``make bench BENCH=name`` runs ``bench_name.py`` only.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
-from tinyprune.boards import list_boards
-from tinyprune.selfcheck import run_hello
-
-RESULTS = Path(__file__).with_name("results.json")
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results.json"
 
 
-def firmware_baseline() -> list[dict]:
-    """Flash and stack of the bare harness (startup + semihosting) per core, before any model."""
-    rows, seen = [], set()
-    for board in list_boards():
-        if board.core in seen:
-            continue
-        seen.add(board.core)
-        r = run_hello(board)
-        rows.append({"core": board.core, "board": board.name, "machine": board.qemu_machine,
-                     "flash_bytes": r.flash_bytes, "stack_used_bytes": r.stack_used_bytes,
-                     "ran": r.exit_code == 0})
-    return rows
+def print_section(section: dict) -> None:
+    print(f"\n## {section['title']}")
+    rows = section.get("rows", [])
+    if rows:
+        keys = list(rows[0])
+        widths = {k: max(len(k), *(len(_fmt(r.get(k))) for r in rows)) for k in keys}
+        print("  ".join(k.ljust(widths[k]) for k in keys))
+        for r in rows:
+            print("  ".join(_fmt(r.get(k)).ljust(widths[k]) for k in keys))
+    for note in section.get("notes", []):
+        print(f"  {note}")
 
 
-def print_table(title: str, rows: list[dict]) -> None:
-    print(f"\n## {title}")
-    if not rows:
-        return
-    keys = list(rows[0])
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
-    print("  ".join(k.ljust(widths[k]) for k in keys))
-    for r in rows:
-        print("  ".join(str(r[k]).ljust(widths[k]) for k in keys))
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
 
 
 def main() -> int:
-    sections = {"firmware_baseline": firmware_baseline()}
-    for title, rows in sections.items():
-        print_table(title, rows)
-    RESULTS.write_text(json.dumps(sections, indent=2) + "\n")
+    only = os.environ.get("BENCH")
+    modules = sorted(BENCH_DIR.glob("bench_*.py"))
+    if only:
+        modules = [m for m in modules if m.stem == f"bench_{only}"]
+    results = {}
+    for path in modules:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        start = time.monotonic()
+        sections = module.run()
+        for section in sections:
+            print_section(section)
+        results[path.stem.removeprefix("bench_")] = {"sections": sections, "seconds": round(time.monotonic() - start, 1)}
+        sys.stdout.flush()
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nwritten to {RESULTS}")
     return 0
 
