@@ -53,3 +53,42 @@ def test_cli_doctor(cli):
     r = cli("doctor", "--board", "rpi-pico", "--board", "mps3-an547")
     assert r.code == 0, r.stderr
     assert "all 2 checks passed" in r.stdout
+
+
+MACHINE_BOARDS = sorted({b.qemu_machine: b.name for b in list_boards()}.values())
+
+
+@pytest.mark.parametrize("name", MACHINE_BOARDS)
+def test_instruction_counter_matches_a_loop_of_known_length(name):
+    """ticks x (1e9 / systick_hz) must equal the 2*n instructions of the calibration loop."""
+    from tinyprune import emulators
+    from tinyprune.selfcheck import calibrate_instruction_counter
+
+    board = load_board(name)
+    per_tick = emulators.qemu_machine(board.qemu_machine).instructions_per_tick
+    # A 16-bit reload makes the longest loop wrap the counter several times, exercising the
+    # wrap count; each wrap's exception adds a dozen instructions.
+    results = calibrate_instruction_counter(board, reload=0xFFFF)
+    assert [n for n, _, _ in results] == [0, 1000, 100_000, 10_000_000]
+    assert results[-1][1] > 3 * 0x10000
+    for n, ticks, measured in results:
+        # timer reads and the call add a few instructions; a tick quantises to per_tick
+        assert abs(measured - 2 * n) <= 2 * per_tick + 32 + 1e-5 * n, (n, ticks, measured)
+
+
+@pytest.mark.parametrize(
+    "name, boards_dir",
+    [("mps2-an386", None), ("netduinoplus2-usart1", "tests/data/boards"), ("microbit-v1", None)],
+    ids=["cmsdk", "stm32-usart-v1", "nrf-uart"],
+)
+def test_uart_console_under_qemu(tmp_path, name, boards_dir):
+    from pathlib import Path
+
+    from tinyprune.qemu import run_elf
+
+    dirs = [Path(__file__).resolve().parents[1] / boards_dir] if boards_dir else []
+    board = load_board(name, dirs)
+    build = build_hello(board, tmp_path, uart=True)
+    run = run_elf(build.elf, board.qemu_machine, capture_uart=True, timeout_s=20)
+    assert run.exit_code == 0
+    assert run.uart == f"hello over the UART from tinyprune on {name}\n"

@@ -70,6 +70,12 @@ def board_layout(board: Board, stack_bytes: int = DEFAULT_STACK_BYTES) -> Memory
     )
 
 
+def uart_defines(board: Board) -> dict[str, str]:
+    """Preprocessor definitions that select ``firmware/common/uart.c``'s driver for the board."""
+    kind = "TP_UART_" + board.uart_kind.upper().replace("-", "_")
+    return {"TP_UART_KIND": kind, "TP_UART_BASE": f"0x{board.uart_base:08x}u"}
+
+
 def render_linker_script(layout: MemoryLayout) -> str:
     template = (COMMON_DIR / "linker.ld.in").read_text(encoding="utf-8")
     values = {

@@ -19,16 +19,19 @@ class QemuRun:
     stderr: str  # QEMU's own messages
     timed_out: bool
     command: tuple[str, ...]
+    uart: str = ""  # what the firmware wrote to the machine's first UART, when captured
 
 
-def qemu_command(elf: Path, machine: str, console: Path, icount: bool = True) -> list[str]:
-    """The QEMU command line; semihosting console output goes to the file ``console``."""
+def qemu_command(elf: Path, machine: str, console: Path, icount: bool = True,
+                 serial: Path | None = None) -> list[str]:
+    """The QEMU command line; semihosting console output goes to the file ``console``, the
+    machine's first UART to the file ``serial`` (or nowhere)."""
     cmd = [
         find_tool("qemu-system-arm"),
         "-M", machine,
         "-nographic",
         "-monitor", "none",
-        "-serial", "none",
+        "-serial", f"file:{serial}" if serial else "none",
         "-chardev", f"file,id=semihost,path={console}",
         "-semihosting-config", "enable=on,target=native,chardev=semihost",
         "-kernel", str(elf),
@@ -40,10 +43,11 @@ def qemu_command(elf: Path, machine: str, console: Path, icount: bool = True) ->
 
 
 def run_elf(elf: Path, machine: str, *, cwd: Path | None = None, timeout_s: float = 60.0,
-            icount: bool = True, extra_args: list[str] = ()) -> QemuRun:
+            icount: bool = True, extra_args: list[str] = (), capture_uart: bool = False) -> QemuRun:
     with tempfile.TemporaryDirectory(prefix="tinyprune-qemu-") as tmp:
         console = Path(tmp) / "console.txt"
-        cmd = qemu_command(Path(elf).resolve(), machine, console, icount) + list(extra_args)
+        serial = Path(tmp) / "uart.txt" if capture_uart else None
+        cmd = qemu_command(Path(elf).resolve(), machine, console, icount, serial) + list(extra_args)
         with open(Path(tmp) / "qemu.err", "w+b") as err:
             proc = subprocess.Popen(cmd, cwd=cwd, stdout=err, stderr=err, stdin=subprocess.DEVNULL)
             try:
@@ -56,11 +60,12 @@ def run_elf(elf: Path, machine: str, *, cwd: Path | None = None, timeout_s: floa
             err.seek(0)
             stderr = err.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace")
         stdout = _read_capped(console)
-    return QemuRun(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out, command=tuple(cmd))
+        uart = _read_capped(serial).replace("\r\n", "\n") if serial else ""
+    return QemuRun(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out, command=tuple(cmd), uart=uart)
 
 
-def _read_capped(path: Path) -> str:
-    if not path.exists():
+def _read_capped(path: Path | None) -> str:
+    if path is None or not path.exists():
         return ""
     with open(path, "rb") as f:
         return f.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace")

@@ -15,7 +15,9 @@ extern int main(void);
 void tp_reset_handler(void);
 static void tp_nmi_handler(void);
 static void tp_hardfault_handler(void);
-static void tp_other_handler(void);
+void tp_other_handler(void);
+/* timer.c provides the real one when it is linked in */
+void tp_systick_handler(void) __attribute__((weak, alias("tp_other_handler")));
 
 #define SCB_CCR (*(volatile uint32_t *)0xE000ED14u)
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
@@ -34,7 +36,7 @@ __attribute__((section(".vectors"), used)) void (*const tp_vectors[16])(void) = 
     tp_other_handler, /* DebugMonitor */
     0,
     tp_other_handler, /* PendSV */
-    tp_other_handler, /* SysTick */
+    tp_systick_handler,
 };
 
 uint32_t tp_stack_high_water_bytes(void)
@@ -92,7 +94,7 @@ static void tp_hardfault_handler(void)
     tp_sh_exit(3);
 }
 
-static void tp_other_handler(void)
+void tp_other_handler(void)
 {
     tp_sh_puts("tinyprune: unexpected exception\n");
     tp_sh_exit(3);

@@ -4,6 +4,9 @@
 
 #include "semihost.h"
 #include "startup.h"
+#ifdef TP_CONSOLE_UART
+#include "uart.h"
+#endif
 
 #ifndef TP_BOARD_NAME
 #define TP_BOARD_NAME "unknown-board"
@@ -19,6 +22,10 @@ const uint8_t tp_hello_pad[TP_HELLO_PAD_BYTES] = {1};
 
 int main(void)
 {
+#ifdef TP_CONSOLE_UART
+    tp_uart_init();
+    tp_uart_puts("hello over the UART from tinyprune on " TP_BOARD_NAME "\n");
+#endif
     tp_sh_puts("hello from tinyprune on " TP_BOARD_NAME " (" TP_CORE_NAME ")\n");
 #ifdef TP_HELLO_PAD_BYTES
     tp_sh_puts("pad byte: ");
