@@ -7,8 +7,10 @@ linker's region-overflow message becomes a ``FirmwareTooBig`` error that says by
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,19 +130,22 @@ def build_elf(
     opt: str = "-Os",
     extra_cflags: list[str] = (),
 ) -> BuildResult:
-    """Compile and link ``sources`` with the startup code for ``board``; raise if it does not fit."""
+    """Compile ``sources`` (one object each, so the map file can attribute every byte) with the
+    startup code for ``board``, and link them; raise FirmwareTooBig if the image does not fit."""
     tools = CrossTools.find()
     layout = layout or emulation_layout(board)
     out_dir.mkdir(parents=True, exist_ok=True)
+    obj_dir = out_dir / f"{name}.obj"
+    obj_dir.mkdir(exist_ok=True)
     linker_script = out_dir / f"{name}.ld"
     linker_script.write_text(render_linker_script(layout), encoding="utf-8")
     elf = out_dir / f"{name}.elf"
     map_file = out_dir / f"{name}.map"
-    for src in sources:
-        if not Path(src).is_file():
+    all_sources = [Path(s) for s in (*COMMON_SOURCES, *sources)]
+    for src in all_sources:
+        if not src.is_file():
             raise BadInput(f"firmware source {src} does not exist")
-    cmd = [
-        tools.gcc,
+    cflags = [
         *target_flags(board),
         opt,
         "-g",
@@ -148,25 +153,51 @@ def build_elf(
         *WARNINGS,
         "-ffunction-sections",
         "-fdata-sections",
-        "-nostartfiles",
-        "--specs=nano.specs",
-        "--specs=nosys.specs",
         f"-I{COMMON_DIR}",
         *(f"-I{d}" for d in include_dirs),
         *(f"-D{k}={v}" for k, v in (defines or {}).items()),
         *extra_cflags,
-        *map(str, COMMON_SOURCES),
-        *map(str, sources),
+    ]
+    objects = [obj_dir / name for name in _object_names(all_sources)]
+
+    def compile_one(pair: tuple[Path, Path]) -> subprocess.CompletedProcess:
+        src, obj = pair
+        return subprocess.run([tools.gcc, *cflags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for proc in pool.map(compile_one, zip(all_sources, objects)):
+            if proc.returncode != 0:
+                raise _build_error(board, layout, proc.stderr)
+    link = [
+        tools.gcc,
+        *target_flags(board),
+        "-nostartfiles",
+        "--specs=nano.specs",
+        "--specs=nosys.specs",
+        *map(str, objects),
         f"-T{linker_script}",
         "-Wl,--gc-sections",
         f"-Wl,-Map={map_file}",
         "-o",
         str(elf),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(link, capture_output=True, text=True)
     if proc.returncode != 0:
         raise _build_error(board, layout, proc.stderr)
     return BuildResult(elf=elf, map_file=map_file, linker_script=linker_script, layout=layout, sections=section_sizes(elf))
+
+
+def _object_names(sources: list[Path]) -> list[str]:
+    """``dir_file.o`` names, unique even when two sources share a file name."""
+    names = []
+    for src in sources:
+        base = f"{src.parent.name}_{src.stem}"
+        candidate, i = f"{base}.o", 1
+        while candidate in names:
+            i += 1
+            candidate = f"{base}_{i}.o"
+        names.append(candidate)
+    return names
 
 
 def _build_error(board: Board, layout: MemoryLayout, stderr: str) -> CheckFailed:

@@ -88,6 +88,18 @@ void tp_sh_put_u32(uint32_t v)
     tp_sh_puts(&buf[i]);
 }
 
+void tp_sh_put_u64(uint64_t v)
+{
+    char buf[21];
+    int i = 20;
+    buf[i] = '\0';
+    do {
+        buf[--i] = (char)('0' + (uint32_t)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    tp_sh_puts(&buf[i]);
+}
+
 void tp_sh_put_i32(int32_t v)
 {
     if (v < 0) {

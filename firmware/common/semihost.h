@@ -21,6 +21,7 @@ size_t tp_sh_write(int handle, const void *buf, size_t len); /* bytes written */
 long tp_sh_flen(int handle);                           /* file length, or -1 */
 void tp_sh_puts(const char *s);                        /* to the host console */
 void tp_sh_put_u32(uint32_t v);
+void tp_sh_put_u64(uint64_t v);
 void tp_sh_put_i32(int32_t v);
 void tp_sh_put_hex32(uint32_t v);
 void tp_sh_exit(int code) __attribute__((noreturn));   /* QEMU exits with `code` */

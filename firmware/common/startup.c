@@ -3,6 +3,7 @@
  * Reset: copy .data from flash, zero .bss, paint the stack (for the high-water mark), turn on
  * the FPU on hard-float builds, then call main() and leave through semihosting with its
  * return value. Faults print their name and exit with status 3, so a test sees them.
+ * With TP_NO_SEMIHOSTING (real hardware, Renode) there is no host to exit to: the core sleeps.
  */
 #include <stdint.h>
 
@@ -18,6 +19,20 @@ static void tp_hardfault_handler(void);
 void tp_other_handler(void);
 /* timer.c provides the real one when it is linked in */
 void tp_systick_handler(void) __attribute__((weak, alias("tp_other_handler")));
+
+#ifdef TP_NO_SEMIHOSTING
+static void tp_halt(int code)
+{
+    (void)code;
+    for (;;) {
+        __asm__ volatile("wfi");
+    }
+}
+#define TP_REPORT(msg) ((void)0)
+#else
+#define tp_halt tp_sh_exit
+#define TP_REPORT(msg) tp_sh_puts(msg)
+#endif
 
 #define SCB_CCR (*(volatile uint32_t *)0xE000ED14u)
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
@@ -79,23 +94,23 @@ void tp_reset_handler(void)
      * accesses fault as they would on the M0/M0+. */
     SCB_CCR |= (1u << 3);
 #endif
-    tp_sh_exit(main());
+    tp_halt(main());
 }
 
 static void tp_nmi_handler(void)
 {
-    tp_sh_puts("tinyprune: NMI\n");
-    tp_sh_exit(3);
+    TP_REPORT("tinyprune: NMI\n");
+    tp_halt(3);
 }
 
 static void tp_hardfault_handler(void)
 {
-    tp_sh_puts("tinyprune: HardFault\n");
-    tp_sh_exit(3);
+    TP_REPORT("tinyprune: HardFault\n");
+    tp_halt(3);
 }
 
 void tp_other_handler(void)
 {
-    tp_sh_puts("tinyprune: unexpected exception\n");
-    tp_sh_exit(3);
+    TP_REPORT("tinyprune: unexpected exception\n");
+    tp_halt(3);
 }
