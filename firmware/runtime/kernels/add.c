@@ -1,0 +1,51 @@
+/* ADD, int8 with broadcasting: TFLite Micro's reference_integer_ops::AddFunc. Both inputs are
+ * rescaled to twice the larger input scale with 20 bits of headroom, summed, then rescaled to the
+ * output (add_common.cc). */
+#include "tpr_kernel.h"
+
+#if TPR_OP_ADD
+
+enum { ACTIVATION = 0 };
+
+tpr_status_t tpr_k_add(tpr_ctx_t *c)
+{
+    tpr_tensor_t a, b, out;
+    tpr_bcast_t bc;
+    tpr_status_t st;
+    tpr_real_t ra, rb, ro, twice_max;
+    int32_t lo, hi, m1, m2, mo;
+    int s1, s2, so;
+    uint32_t i;
+
+    if ((st = tpr_in(c, 0, &a)) || (st = tpr_in(c, 1, &b)) || (st = tpr_out(c, 0, &out)) ||
+        (st = tpr_check_int8(c, &a, 1)) || (st = tpr_check_int8(c, &b, 1)) ||
+        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_bcast_init(c, &a, &b, &out, &bc)) ||
+        (st = tpr_activation(c, tpr_opt(c, ACTIVATION, 1, 0), &out, &lo, &hi))) {
+        return st;
+    }
+    if (!tpr_real_f32(a.scale, &ra) || !tpr_real_f32(b.scale, &rb) || !tpr_real_f32(out.scale, &ro)) {
+        return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite");
+    }
+    twice_max = a.scale >= b.scale ? ra : rb; /* positive floats order like their bits */
+    twice_max.e += 1;
+    ro.e += 20; /* (1 << left_shift) * output_scale */
+    tpr_quantize_multiplier(tpr_real_div(ra, twice_max, 53), &m1, &s1);
+    tpr_quantize_multiplier(tpr_real_div(rb, twice_max, 53), &m2, &s2);
+    tpr_quantize_multiplier(tpr_real_div(twice_max, ro, 53), &mo, &so);
+    if (so > 0) { /* QuantizeMultiplierSmallerThanOneExp: the multiplier must be below 1 */
+        return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "output scale too small for the inputs'");
+    }
+    if (!c->eval) {
+        return TPR_OK;
+    }
+    for (i = 0; i < out.count; ++i) {
+        int32_t x = (int32_t)((uint32_t)(((const int8_t *)a.data)[bc.o1] - a.zp) << 20);
+        int32_t y = (int32_t)((uint32_t)(((const int8_t *)b.data)[bc.o2] - b.zp) << 20);
+        int32_t sum = tpr_add_w(tpr_mbqm(x, m1, s1), tpr_mbqm(y, m2, s2));
+        ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(sum, mo, so) + out.zp, lo, hi);
+        tpr_bcast_next(&bc);
+    }
+    return TPR_OK;
+}
+
+#endif

@@ -1,0 +1,53 @@
+/* Broadcast iteration for ADD and MUL: the output in row-major order, each input's offset
+ * following it (stride 0 along broadcast dimensions). Results do not depend on the order, so
+ * this matches TFLite Micro's BroadcastBinaryFunction6DSlow and its flat fast path alike. */
+#include "tpr_kernel.h"
+
+#if TPR_OP_ADD || TPR_OP_MUL
+
+static int32_t dim_of(const tpr_tensor_t *t, uint32_t n, uint32_t d)
+{
+    uint32_t lead = n - t->ndims; /* shapes align on the right */
+    return d < lead ? 1 : t->dims[d - lead];
+}
+
+tpr_status_t tpr_bcast_init(tpr_ctx_t *c, const tpr_tensor_t *a, const tpr_tensor_t *b,
+                            const tpr_tensor_t *out, tpr_bcast_t *bc)
+{
+    uint32_t d, n = out->ndims;
+    int32_t st1 = 1, st2 = 1;
+    memset(bc, 0, sizeof *bc);
+    if (a->ndims > n || b->ndims > n) {
+        return TPR_FAIL(c, TPR_ERR_SHAPE, out->index, "input rank above output rank");
+    }
+    bc->n = n;
+    for (d = n; d-- > 0;) {
+        int32_t da = dim_of(a, n, d), db = dim_of(b, n, d), dout = out->dims[d];
+        if ((da != dout && da != 1) || (db != dout && db != 1) || (da != dout && db != dout)) {
+            return TPR_FAIL(c, TPR_ERR_SHAPE, out->index, "shapes do not broadcast to the output");
+        }
+        bc->dims[d] = dout;
+        bc->s1[d] = da == 1 ? 0 : st1;
+        bc->s2[d] = db == 1 ? 0 : st2;
+        st1 *= da;
+        st2 *= db;
+    }
+    return TPR_OK;
+}
+
+void tpr_bcast_next(tpr_bcast_t *bc)
+{
+    uint32_t d = bc->n;
+    while (d-- > 0) {
+        bc->o1 += bc->s1[d];
+        bc->o2 += bc->s2[d];
+        if (++bc->idx[d] < bc->dims[d]) {
+            return;
+        }
+        bc->o1 -= bc->s1[d] * bc->dims[d];
+        bc->o2 -= bc->s2[d] * bc->dims[d];
+        bc->idx[d] = 0;
+    }
+}
+
+#endif

@@ -1,0 +1,11 @@
+/* MAX_POOL_2D, int8: see pool_common.c. */
+#include "tpr_kernel.h"
+
+#if TPR_OP_MAX_POOL_2D
+
+tpr_status_t tpr_k_max_pool_2d(tpr_ctx_t *c)
+{
+    return tpr_pool(c, 0);
+}
+
+#endif

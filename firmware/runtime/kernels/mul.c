@@ -1,0 +1,39 @@
+/* MUL, int8 with broadcasting: TFLite Micro's reference_integer_ops::MulElementwise, multiplier
+ * input1_scale * input2_scale / output_scale (mul_common.cc). */
+#include "tpr_kernel.h"
+
+#if TPR_OP_MUL
+
+enum { ACTIVATION = 0 };
+
+tpr_status_t tpr_k_mul(tpr_ctx_t *c)
+{
+    tpr_tensor_t a, b, out;
+    tpr_bcast_t bc;
+    tpr_status_t st;
+    int32_t lo, hi, m;
+    int s;
+    uint32_t i;
+
+    if ((st = tpr_in(c, 0, &a)) || (st = tpr_in(c, 1, &b)) || (st = tpr_out(c, 0, &out)) ||
+        (st = tpr_check_int8(c, &a, 1)) || (st = tpr_check_int8(c, &b, 1)) ||
+        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_bcast_init(c, &a, &b, &out, &bc)) ||
+        (st = tpr_activation(c, tpr_opt(c, ACTIVATION, 1, 0), &out, &lo, &hi))) {
+        return st;
+    }
+    if (!tpr_mult_conv(a.scale, b.scale, out.scale, &m, &s)) {
+        return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite, or scale ratio too large");
+    }
+    if (!c->eval) {
+        return TPR_OK;
+    }
+    for (i = 0; i < out.count; ++i) {
+        int32_t x = ((const int8_t *)a.data)[bc.o1] - a.zp;
+        int32_t y = ((const int8_t *)b.data)[bc.o2] - b.zp;
+        ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(x * y, m, s) + out.zp, lo, hi);
+        tpr_bcast_next(&bc);
+    }
+    return TPR_OK;
+}
+
+#endif

@@ -1,0 +1,64 @@
+/* PAD and PADV2, int8, up to 5 dimensions: TFLite Micro's reference_ops::Pad. Cells outside the
+ * input take the output zero point (PAD) or the constant_values scalar (PADV2). */
+#include "tpr_kernel.h"
+
+#if TPR_OP_PAD || TPR_OP_PADV2
+
+tpr_status_t tpr_k_pad(tpr_ctx_t *c)
+{
+    tpr_tensor_t in, pads, cv, out;
+    tpr_status_t st;
+    int32_t before[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], d, nd;
+    uint32_t o;
+    int has_cv;
+    int8_t value;
+
+    if ((st = tpr_in(c, 0, &in)) || (st = tpr_in(c, 1, &pads)) || (st = tpr_out(c, 0, &out)) ||
+        (st = tpr_check_int8(c, &in, 0)) || (st = tpr_check_int8(c, &out, 0)) ||
+        (st = tpr_check_rank(c, &in, 1, 5))) {
+        return st;
+    }
+    has_cv = tpr_in_opt(c, 2, &cv, &st);
+    if (st != TPR_OK) {
+        return st;
+    }
+    nd = in.ndims;
+    if (pads.type != TPR_TYPE_INT32 || !pads.is_const || pads.count != 2u * (uint32_t)nd ||
+        out.ndims != in.ndims) {
+        return TPR_FAIL(c, TPR_ERR_SHAPE, pads.index, "paddings must be a constant int32 [rank, 2]");
+    }
+    for (d = 0; d < nd; ++d) {
+        int32_t p[2];
+        memcpy(p, pads.data + 8u * (uint32_t)d, 8);
+        if (p[0] < 0 || p[1] < 0 || (int64_t)in.dims[d] + p[0] + p[1] != out.dims[d]) {
+            return TPR_FAIL(c, TPR_ERR_SHAPE, out.index, "output shape does not match the paddings");
+        }
+        before[d] = p[0];
+        idx[d] = 0;
+    }
+    if (has_cv && (cv.type != TPR_TYPE_INT8 || cv.count != 1 || cv.zp != out.zp || cv.scale != out.scale)) {
+        return TPR_FAIL(c, TPR_ERR_QUANT, cv.index, "constant_values must be one int8 on the output's scale");
+    }
+    if (!c->eval) {
+        return TPR_OK;
+    }
+    value = has_cv ? *(const int8_t *)cv.data : (int8_t)out.zp;
+    for (o = 0; o < out.count; ++o) {
+        int32_t off = 0, inside = 1;
+        for (d = 0; d < nd; ++d) {
+            int32_t i = idx[d] - before[d];
+            inside &= i >= 0 && i < in.dims[d];
+            off = off * in.dims[d] + i;
+        }
+        ((int8_t *)out.data)[o] = inside ? ((const int8_t *)in.data)[off] : value;
+        for (d = nd - 1; d >= 0; --d) {
+            if (++idx[d] < out.dims[d]) {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    return TPR_OK;
+}
+
+#endif

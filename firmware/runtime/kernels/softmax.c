@@ -1,0 +1,100 @@
+/* SOFTMAX, int8 in and out: TFLite's reference_ops::Softmax with gemmlowp fixed point
+ * (differences scaled to Q5.26, exp_on_negative_values, sum in Q12.19, reciprocal by
+ * Newton-Raphson), and the parameters of softmax_common.cc / PreprocessSoftmaxScaling. */
+#include "tpr_kernel.h"
+
+#if TPR_OP_SOFTMAX
+
+enum { BETA = 0 };
+
+static int clz32(uint32_t x)
+{
+    int n = 0;
+    while ((x & 0x80000000u) == 0) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
+{
+    tpr_tensor_t in, out;
+    tpr_status_t st;
+    tpr_real_t beta, scale, p, cap;
+    int32_t mult, diff_min, depth, rows, r, i;
+    int shift;
+
+    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &in, 1)) ||
+        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_check_rank(c, &in, 1, TPR_MAX_DIMS)) ||
+        (st = tpr_check_same_count(c, &in, &out))) {
+        return st;
+    }
+    if (out.zp != -128 || out.scale != 0x3B800000u) {
+        return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "output must have scale 1/256, zero point -128");
+    }
+    if (!tpr_real_f32(tpr_opt(c, BETA, 4, 0), &beta) || !tpr_real_f32(in.scale, &scale)) {
+        return TPR_FAIL(c, TPR_ERR_QUANT, in.index, "beta and input scale must be positive");
+    }
+    /* min(beta * input_scale * 2^(31 - 5), cap), then QuantizeMultiplierGreaterThanOne */
+    p = tpr_real_mul(beta, scale);
+    p.e += 26;
+#if TPR_SINGLE_ROUNDING
+    cap.m = 0x3FFFFFFFu;
+    cap.e = 0;
+    if (tpr_real_cmp(p, cap) > 0) {
+        p = cap;
+    }
+    tpr_quantize_multiplier(p, &mult, &shift);
+#else
+    (void)cap;
+    tpr_quantize_multiplier(p, &mult, &shift);
+    if (shift > 31) { /* p >= 2^31 - 1/2: the cap 2^31 - 1 gives these */
+        mult = 0x7FFFFFFF;
+        shift = 31;
+    }
+#endif
+    if (shift < 1 || (shift == 1 && (p.m & (p.m - 1u)) == 0)) { /* needs p > 1 */
+        return TPR_FAIL(c, TPR_ERR_QUANT, in.index, "beta * input scale too small (needs > 2^-26)");
+    }
+    diff_min = -(int32_t)((int64_t)(31LL << 26) >> shift); /* -CalculateInputRadius(5, shift, 31) */
+    if (!c->eval) {
+        return TPR_OK;
+    }
+    depth = in.dims[in.ndims - 1];
+    rows = (int32_t)(in.count / (uint32_t)depth);
+    for (r = 0; r < rows; ++r) {
+        const int8_t *x = (const int8_t *)in.data + r * depth;
+        int8_t *y = (int8_t *)out.data + r * depth;
+        int32_t mx = -128, sum = 0, headroom, over_unit, recip, exponent;
+        for (i = 0; i < depth; ++i) {
+            mx = x[i] > mx ? x[i] : mx;
+        }
+        for (i = 0; i < depth; ++i) {
+            int32_t diff = x[i] - mx;
+            if (diff >= diff_min) {
+                int32_t e = tpr_exp_on_negative_values(tpr_mbqm(diff, mult, shift), 5);
+                sum = tpr_add_w(sum, tpr_rdbpot(e, 12)); /* Rescale<12> */
+            }
+        }
+        /* GetReciprocal(sum, 12) */
+        headroom = clz32((uint32_t)sum);
+        over_unit = 12 - headroom;
+        recip = tpr_one_over_one_plus_x((int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
+        exponent = over_unit + 31 - 8;
+        if (exponent < 0 || exponent > 31) {
+            return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "softmax sum out of range");
+        }
+        for (i = 0; i < depth; ++i) {
+            int32_t diff = x[i] - mx, v = -128;
+            if (diff >= diff_min) {
+                int32_t e = tpr_exp_on_negative_values(tpr_mbqm(diff, mult, shift), 5);
+                v = tpr_rdbpot(tpr_srdhm(recip, e), exponent) - 128;
+            }
+            y[i] = tpr_clamp8(v, -128, 127);
+        }
+    }
+    return TPR_OK;
+}
+
+#endif

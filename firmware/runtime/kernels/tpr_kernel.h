@@ -1,0 +1,69 @@
+/* Shared by the kernels: includes, and helpers for padding, scales and activations. Each kernel
+ * file holds one operator: it validates its tensors and options (c->eval == 0, during tpr_init)
+ * and runs the reference loops (c->eval == 1) with the arithmetic of tpr_fixedpoint.h. */
+#ifndef TPR_KERNEL_H
+#define TPR_KERNEL_H
+
+#include "tpr_fixedpoint.h"
+#include "tpr_internal.h"
+
+/* TFLite padding enum */
+enum { TPR_PAD_SAME = 0, TPR_PAD_VALID = 1 };
+
+/* Output size and leading padding of one spatial dimension, as TFLite's padding.h computes them;
+ * fails unless the output tensor has exactly that size. */
+tpr_status_t tpr_padding(tpr_ctx_t *c, const tpr_tensor_t *out, uint32_t padding, int32_t in,
+                         int32_t filt, int32_t stride, int32_t dil, int32_t out_size,
+                         int32_t *pad);
+
+/* A positive integer option (strides, filter sizes, dilations), 1..65535. */
+tpr_status_t tpr_opt_pos(tpr_ctx_t *c, unsigned field, uint32_t dflt, int32_t *v);
+
+/* Scale of channel i: per-channel when the tensor has several scales, else its single scale. */
+uint32_t tpr_scale_at(const tpr_ctx_t *c, const tpr_tensor_t *t, uint32_t i);
+
+/* Fused activation -> [lo, hi] on the output's int8 scale; fails for unsupported activations. */
+tpr_status_t tpr_activation(tpr_ctx_t *c, uint32_t act, const tpr_tensor_t *out, int32_t *lo,
+                            int32_t *hi);
+
+/* Bias tensor (optional input 2) of a conv/FC: int32 with `n` elements; *bias = NULL if absent. */
+tpr_status_t tpr_bias(tpr_ctx_t *c, uint32_t n, const int32_t **bias);
+
+/* AVERAGE_POOL_2D (avg 1) and MAX_POOL_2D (avg 0): validation and loops (pool_common.c). */
+tpr_status_t tpr_pool(tpr_ctx_t *c, int avg);
+
+/* Validation shared by CONV_2D and DEPTHWISE_CONV_2D (whose options differ by one field). */
+typedef struct {
+    tpr_tensor_t in, w, out;
+    int32_t sh, sw, dh, dw, pad_h, pad_w, lo, hi;
+    const int32_t *bias;
+} tpr_conv_t;
+tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out);
+/* The convolution loops for both: output channel oc reads input channels from
+ * (oc / in_div) * fic (fic of them) and filter element (oc, kernel position k, ic) at
+ * oc * w_oc + k * w_k + ic. Multipliers are computed once per channel. */
+tpr_status_t tpr_conv_run(tpr_ctx_t *c, tpr_conv_t *p, int32_t n_out, int32_t fic,
+                          int32_t in_div, int32_t w_oc, int32_t w_k);
+
+/* Broadcasting of two inputs to the output shape (numpy rules, shapes aligned on the right). */
+typedef struct {
+    uint32_t n;                          /* rank of the output */
+    int32_t dims[TPR_MAX_DIMS];          /* output shape */
+    int32_t s1[TPR_MAX_DIMS], s2[TPR_MAX_DIMS]; /* element strides of the inputs, 0 if broadcast */
+    int32_t idx[TPR_MAX_DIMS];
+    int32_t o1, o2;                      /* current offsets into the inputs */
+} tpr_bcast_t;
+tpr_status_t tpr_bcast_init(tpr_ctx_t *c, const tpr_tensor_t *a, const tpr_tensor_t *b,
+                            const tpr_tensor_t *out, tpr_bcast_t *bc);
+void tpr_bcast_next(tpr_bcast_t *bc);
+
+/* LOGISTIC/TANH input rescaling to Q4.27: multiplier, shift and saturation radius. */
+tpr_status_t tpr_q4_params(tpr_ctx_t *c, const tpr_tensor_t *in, int32_t *mult, int *shift,
+                           int32_t *radius);
+
+static inline int8_t tpr_clamp8(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+#endif

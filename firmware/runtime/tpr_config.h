@@ -1,0 +1,148 @@
+/* Build-time configuration of the micro runtime. Every setting can be overridden with -D.
+ *
+ * Operator selection: by default every operator is built. A per-model build defines
+ * TPR_OPS_SELECTED and then TPR_OP_<NAME>=1 for each operator the model uses, either on the
+ * command line or in a generated header `tpr_ops.h` picked up with -DTPR_USE_OPS_HEADER
+ * (tinyprune.runtime.ops_header() writes it). Unused kernels are then not compiled at all.
+ */
+#ifndef TPR_CONFIG_H
+#define TPR_CONFIG_H
+
+#ifdef TPR_USE_OPS_HEADER
+#include "tpr_ops.h"
+#endif
+
+/* Highest tensor rank the runtime handles (TFLite Micro's RuntimeShape keeps 6 inline). */
+#ifndef TPR_MAX_DIMS
+#define TPR_MAX_DIMS 6
+#endif
+
+/* Alignment of every planned tensor in the arena (4 is enough for the portable kernels; SIMD
+ * kernels may want 8 or 16). */
+#ifndef TPR_ARENA_ALIGN
+#define TPR_ARENA_ALIGN 4
+#endif
+
+/* Detail messages naming the operator, tensor and field of an error, and operator names. On by
+ * default for host builds, off for firmware (saves ~3 KB of flash and the message buffer). */
+#ifndef TPR_ERROR_DETAIL
+#if defined(__arm__) || defined(__thumb__)
+#define TPR_ERROR_DETAIL 0
+#else
+#define TPR_ERROR_DETAIL 1
+#endif
+#endif
+#ifndef TPR_DETAIL_BYTES
+#define TPR_DETAIL_BYTES 160
+#endif
+
+/* TFLite's rounding mode for MultiplyByQuantizedMultiplier: 0 = double rounding (gemmlowp
+ * SaturatingRoundingDoublingHighMul then RoundingDivideByPOT, TFLite's default), 1 = single
+ * rounding (TFLITE_SINGLE_ROUNDING). Must match the TFLite Micro build being compared against;
+ * the tests check which mode the installed tflite_micro uses. */
+#ifndef TPR_SINGLE_ROUNDING
+#define TPR_SINGLE_ROUNDING 0
+#endif
+
+/* Limits: counts above these are rejected (TPR_ERR_LIMIT). They keep the planner's 16-bit
+ * lifetimes valid and bound tpr_init's time on hostile models (the planner is O(tensors^2)). */
+#ifndef TPR_MAX_OPS
+#define TPR_MAX_OPS 4096u
+#endif
+#ifndef TPR_MAX_TENSORS
+#define TPR_MAX_TENSORS 8192u
+#endif
+
+/* The operators: name, builtin code, highest operator version implemented. Versions follow
+ * TFLite's tools/versioning/op_version.cc; versions that only add types the runtime does not
+ * support (int16, int4, hybrid) are accepted and then rejected by the type checks. */
+#define TPR_OP_LIST(X)                     \
+    X(ADD, 0, 2)                           \
+    X(AVERAGE_POOL_2D, 1, 2)               \
+    X(CONCATENATION, 2, 2)                 \
+    X(CONV_2D, 3, 6)                       \
+    X(DEPTHWISE_CONV_2D, 4, 6)             \
+    X(DEQUANTIZE, 6, 2)                    \
+    X(FULLY_CONNECTED, 9, 6)               \
+    X(LOGISTIC, 14, 2)                     \
+    X(MAX_POOL_2D, 17, 2)                  \
+    X(MUL, 18, 3)                          \
+    X(RESHAPE, 22, 1)                      \
+    X(SOFTMAX, 25, 2)                      \
+    X(TANH, 28, 2)                         \
+    X(PAD, 34, 4)                          \
+    X(MEAN, 40, 2)                         \
+    X(SQUEEZE, 43, 1)                      \
+    X(PADV2, 60, 4)                        \
+    X(EXPAND_DIMS, 70, 1)                  \
+    X(QUANTIZE, 114, 1)                    \
+    X(HARD_SWISH, 117, 1)
+
+#ifdef TPR_OPS_SELECTED
+#define TPR_OP_DEFAULT 0
+#else
+#define TPR_OP_DEFAULT 1
+#endif
+
+#ifndef TPR_OP_ADD
+#define TPR_OP_ADD TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_AVERAGE_POOL_2D
+#define TPR_OP_AVERAGE_POOL_2D TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_CONCATENATION
+#define TPR_OP_CONCATENATION TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_CONV_2D
+#define TPR_OP_CONV_2D TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_DEPTHWISE_CONV_2D
+#define TPR_OP_DEPTHWISE_CONV_2D TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_DEQUANTIZE
+#define TPR_OP_DEQUANTIZE TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_FULLY_CONNECTED
+#define TPR_OP_FULLY_CONNECTED TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_LOGISTIC
+#define TPR_OP_LOGISTIC TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_MAX_POOL_2D
+#define TPR_OP_MAX_POOL_2D TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_MUL
+#define TPR_OP_MUL TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_RESHAPE
+#define TPR_OP_RESHAPE TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_SOFTMAX
+#define TPR_OP_SOFTMAX TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_TANH
+#define TPR_OP_TANH TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_PAD
+#define TPR_OP_PAD TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_MEAN
+#define TPR_OP_MEAN TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_SQUEEZE
+#define TPR_OP_SQUEEZE TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_PADV2
+#define TPR_OP_PADV2 TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_EXPAND_DIMS
+#define TPR_OP_EXPAND_DIMS TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_QUANTIZE
+#define TPR_OP_QUANTIZE TPR_OP_DEFAULT
+#endif
+#ifndef TPR_OP_HARD_SWISH
+#define TPR_OP_HARD_SWISH TPR_OP_DEFAULT
+#endif
+
+#endif

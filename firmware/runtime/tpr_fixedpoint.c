@@ -1,0 +1,176 @@
+/* TFLite's rounding arithmetic and gemmlowp's fixed-point functions, one implementation each.
+ * See tpr_fixedpoint.h for the contract; comments name the TFLite/gemmlowp function mirrored. */
+#include "tpr_fixedpoint.h"
+
+#define I32_MIN (-2147483647 - 1)
+#define I32_MAX 2147483647
+
+int32_t tpr_add_w(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static int32_t sub_w(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+/* SaturatingRoundingDoublingHighMul<int32_t> */
+int32_t tpr_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab, nudge;
+    if (a == b && a == I32_MIN) {
+        return I32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* truncating, as in gemmlowp */
+}
+
+/* RoundingDivideByPOT<int32_t> */
+int32_t tpr_rdbpot(int32_t x, int e)
+{
+    int32_t mask = (int32_t)(((uint32_t)1 << e) - 1u);
+    int32_t rem = x & mask;
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > threshold ? 1 : 0);
+}
+
+/* MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift) */
+int32_t tpr_mbqm(int32_t x, int32_t m, int shift)
+{
+#if TPR_SINGLE_ROUNDING
+    int total = 31 - shift;
+    int64_t r = (int64_t)x * (int64_t)m + ((int64_t)1 << (total - 1));
+    return (int32_t)(r >> total);
+#else
+    int left = shift > 0 ? shift : 0;
+    int right = shift > 0 ? 0 : -shift;
+    return tpr_rdbpot(tpr_srdhm((int32_t)((uint32_t)x << left), m), right);
+#endif
+}
+
+/* SaturatingRoundingMultiplyByPOT<k> for k >= 0 */
+int32_t tpr_sat_shl(int32_t x, int k)
+{
+    int32_t threshold;
+    if (k == 0) {
+        return x;
+    }
+    threshold = (int32_t)(((uint32_t)1 << (31 - k)) - 1u);
+    if (x > threshold) {
+        return I32_MAX;
+    }
+    if (x < -threshold) {
+        return I32_MIN;
+    }
+    return (int32_t)((uint32_t)x << k);
+}
+
+/* SaturatingRoundingDoublingHighMul<int16_t> */
+int16_t tpr_srdhm16(int16_t a, int16_t b)
+{
+    int32_t ab, nudge;
+    if (a == b && a == -32768) {
+        return 32767;
+    }
+    ab = (int32_t)a * (int32_t)b;
+    nudge = ab >= 0 ? (1 << 14) : (1 - (1 << 14));
+    return (int16_t)((ab + nudge) / (1 << 15));
+}
+
+/* RoundingDivideByPOT<int16_t>: the mask is narrowed to 16 bits as gemmlowp's Dup<int16_t> does */
+int16_t tpr_rdbpot16(int16_t x, int e)
+{
+    int16_t mask = (int16_t)(uint16_t)(((uint32_t)1 << e) - 1u);
+    int16_t rem = (int16_t)(x & mask);
+    int16_t threshold = (int16_t)((mask >> 1) + (x < 0 ? 1 : 0));
+    return (int16_t)((x >> e) + (rem > threshold ? 1 : 0));
+}
+
+/* exp_on_interval_between_negative_one_quarter_and_0_excl (Q0.31) */
+static int32_t exp_quarter(int32_t a)
+{
+    const int32_t constant_term = 1895147668; /* exp(-1/8) */
+    const int32_t one_third = 715827883;
+    int32_t x = tpr_add_w(a, 1 << 28);
+    int32_t x2 = tpr_srdhm(x, x);
+    int32_t x3 = tpr_srdhm(x2, x);
+    int32_t x4 = tpr_srdhm(x2, x2);
+    int32_t x4_over_4 = tpr_rdbpot(x4, 2);
+    int32_t poly = tpr_rdbpot(tpr_add_w(tpr_srdhm(tpr_add_w(x4_over_4, x3), one_third), x2), 1);
+    return tpr_add_w(constant_term, tpr_srdhm(constant_term, tpr_add_w(x, poly)));
+}
+
+/* exp_on_negative_values<int32_t, int_bits> */
+int32_t tpr_exp_on_negative_values(int32_t a, int int_bits)
+{
+    static const int32_t mult[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                    39332535,   720401,     242};
+    const int frac = 31 - int_bits;
+    const int32_t quarter = (int32_t)1 << (frac - 2);
+    int32_t a_mod = sub_w(a & (quarter - 1), quarter);
+    int32_t result = exp_quarter(tpr_sat_shl(a_mod, int_bits));
+    int32_t remainder = sub_w(a_mod, a);
+    int j;
+    for (j = 0; j < 7; ++j) {
+        int exponent = j - 2;
+        if (int_bits > exponent && (remainder & ((int32_t)1 << (frac + exponent))) != 0) {
+            result = tpr_srdhm(result, mult[j]);
+        }
+    }
+    if (int_bits > 5 && a < -((int32_t)1 << (36 - int_bits))) {
+        result = 0;
+    }
+    return a == 0 ? I32_MAX : result;
+}
+
+/* Newton-Raphson loop shared by one_over_one_plus_x and one_minus_x_over_one_plus_x (F2). */
+static int32_t newton_reciprocal(int32_t half_den)
+{
+    int32_t x = tpr_add_w(1515870810, tpr_srdhm(half_den, -1010580540)); /* 48/17 - 32/17 d */
+    int i;
+    for (i = 0; i < 3; ++i) {
+        int32_t one_minus = sub_w(1 << 29, tpr_srdhm(half_den, x));
+        x = tpr_add_w(x, tpr_sat_shl(tpr_srdhm(x, one_minus), 2));
+    }
+    return x;
+}
+
+/* RoundingHalfSum(a, One()) for Q0.31 */
+static int32_t half_sum_one(int32_t a)
+{
+    int64_t sum = (int64_t)a + I32_MAX;
+    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+}
+
+/* one_over_one_plus_x_for_x_in_0_1 */
+int32_t tpr_one_over_one_plus_x(int32_t a)
+{
+    return tpr_sat_shl(newton_reciprocal(half_sum_one(a)), 1);
+}
+
+/* logistic<int32_t, 4> */
+int32_t tpr_logistic_q4(int32_t a)
+{
+    int32_t abs_a, pos;
+    if (a == 0) {
+        return 1 << 30;
+    }
+    abs_a = a > 0 ? a : sub_w(0, a);
+    pos = tpr_one_over_one_plus_x(tpr_exp_on_negative_values(sub_w(0, abs_a), 4));
+    return a > 0 ? pos : sub_w(I32_MAX, pos);
+}
+
+/* tanh<int32_t, 4>: neg_tanh_on_negative_values uses exp_on_negative_values on Q5 */
+int32_t tpr_tanh_q4(int32_t a)
+{
+    int32_t n, t;
+    if (a == 0) {
+        return 0;
+    }
+    n = a < 0 ? a : sub_w(0, a);
+    t = tpr_exp_on_negative_values(n, 5);
+    t = tpr_sat_shl(sub_w(newton_reciprocal(half_sum_one(t)), 1 << 29), 2);
+    return a < 0 ? sub_w(0, t) : t;
+}

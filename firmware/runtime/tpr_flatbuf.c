@@ -1,0 +1,195 @@
+/* Bounds-checked reads of a flatbuffer held in memory (in place, nothing copied).
+ *
+ * The model's length n is below 2^31 (tpr_init checks), so every sum of a position < n and a
+ * checked length stays below 2^32 and unsigned arithmetic cannot wrap unnoticed. Reads assemble
+ * little-endian values byte by byte: no alignment is assumed for the flatbuffer's own fields. */
+#include "tpr_internal.h"
+
+uint32_t tpr_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static uint32_t rd16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+
+static void fail(tpr_fb_t *fb, tpr_status_t st)
+{
+    if (fb->err == TPR_OK) {
+        fb->err = st;
+    }
+}
+
+int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
+{
+    uint32_t vt, vtlen, tlen;
+    memset(t, 0, sizeof *t);
+    if (fb->err != TPR_OK) {
+        return 0;
+    }
+    if (fb->n < 4 || pos > fb->n - 4) {
+        fail(fb, TPR_ERR_TRUNCATED);
+        return 0;
+    }
+    /* vtable = pos - soffset; with n < 2^31 a wrapped result is >= 2^31 > n and is rejected */
+    vt = pos - tpr_rd32(fb->b + pos);
+    if (vt > fb->n - 4) {
+        fail(fb, TPR_ERR_TRUNCATED);
+        return 0;
+    }
+    vtlen = rd16(fb->b + vt);
+    tlen = rd16(fb->b + vt + 2);
+    if (vtlen < 4 || (vtlen & 1u) != 0 || vtlen > fb->n - vt || tlen < 4 || tlen > fb->n - pos) {
+        fail(fb, TPR_ERR_MALFORMED);
+        return 0;
+    }
+    t->pos = pos;
+    t->vt = vt;
+    t->vtlen = (uint16_t)vtlen;
+    t->tlen = (uint16_t)tlen;
+    return 1;
+}
+
+/* Offset of field `field` inside the table, 0 when absent; checks that `width` bytes fit. */
+static uint32_t field_off(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width)
+{
+    uint32_t at = 4u + 2u * field, fo;
+    if (fb->err != TPR_OK || t->tlen == 0 || at + 2u > t->vtlen) {
+        return 0;
+    }
+    fo = rd16(fb->b + t->vt + at);
+    if (fo == 0) {
+        return 0;
+    }
+    if (fo < 4 || fo + width > t->tlen) {
+        fail(fb, TPR_ERR_MALFORMED);
+        return 0;
+    }
+    return fo;
+}
+
+int tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
+{
+    uint32_t at = 4u + 2u * field;
+    if (t->tlen == 0 || at + 2u > t->vtlen) {
+        return 0;
+    }
+    return rd16(fb->b + t->vt + at) != 0;
+}
+
+uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
+                       uint32_t dflt)
+{
+    uint32_t fo = field_off(fb, t, field, width);
+    const uint8_t *p;
+    if (fo == 0) {
+        return dflt;
+    }
+    p = fb->b + t->pos + fo;
+    if (width == 1) {
+        return p[0];
+    }
+    if (width == 2) {
+        return rd16(p);
+    }
+    return tpr_rd32(p);
+}
+
+void tpr_fb_scalar64(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, uint32_t *lo, uint32_t *hi)
+{
+    uint32_t fo = field_off(fb, t, field, 8);
+    *lo = 0;
+    *hi = 0;
+    if (fo != 0) {
+        *lo = tpr_rd32(fb->b + t->pos + fo);
+        *hi = tpr_rd32(fb->b + t->pos + fo + 4);
+    }
+}
+
+/* Target of the reference in field `field`, or 0 (absent/error). Needs `need` bytes there. */
+static uint32_t ref(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, uint32_t need)
+{
+    uint32_t fo = field_off(fb, t, field, 4), at, off;
+    if (fo == 0) {
+        return 0;
+    }
+    at = t->pos + fo;
+    off = tpr_rd32(fb->b + at);
+    if (off == 0 || off > fb->n - at || need > fb->n - (at + off)) {
+        fail(fb, TPR_ERR_TRUNCATED);
+        return 0;
+    }
+    return at + off;
+}
+
+int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *out)
+{
+    uint32_t target = ref(fb, t, field, 4);
+    memset(out, 0, sizeof *out);
+    if (target == 0) {
+        return 0;
+    }
+    return tpr_fb_table_at(fb, target, out);
+}
+
+static void vector_at(tpr_fb_t *fb, uint32_t target, unsigned elem, tpr_vec_t *v)
+{
+    uint32_t len = tpr_rd32(fb->b + target);
+    uint32_t room = fb->n - target - 4u;
+    if (len > room / elem) {
+        fail(fb, TPR_ERR_TRUNCATED);
+        return;
+    }
+    v->pos = target + 4u;
+    v->len = len;
+}
+
+void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v)
+{
+    uint32_t target = ref(fb, t, field, 4);
+    v->pos = 0;
+    v->len = 0;
+    if (target != 0) {
+        vector_at(fb, target, elem, v);
+    }
+}
+
+int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out)
+{
+    uint32_t at, off;
+    memset(out, 0, sizeof *out);
+    if (fb->err != TPR_OK) {
+        return 0;
+    }
+    if (i >= v->len) {
+        fail(fb, TPR_ERR_INDEX);
+        return 0;
+    }
+    at = v->pos + 4u * i;
+    off = tpr_rd32(fb->b + at);
+    if (off == 0 || off > fb->n - at) {
+        fail(fb, TPR_ERR_TRUNCATED);
+        return 0;
+    }
+    return tpr_fb_table_at(fb, at + off, out);
+}
+
+uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
+{
+    if (i >= v->len) {
+        fail(fb, TPR_ERR_INDEX);
+        return 0;
+    }
+    return tpr_rd32(fb->b + v->pos + 4u * i);
+}
+
+uint32_t tpr_fb_vec_u8(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
+{
+    if (i >= v->len) {
+        fail(fb, TPR_ERR_INDEX);
+        return 0;
+    }
+    return fb->b[v->pos + i];
+}

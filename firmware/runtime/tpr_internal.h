@@ -1,0 +1,164 @@
+/* Internal interfaces of the micro runtime: the bounds-checked flatbuffer reader, tensor views,
+ * the operator context kernels receive, and error reporting. Not part of the public API. */
+#ifndef TPR_INTERNAL_H
+#define TPR_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "tpr_runtime.h"
+
+/* ---- flatbuffer reader (tpr_flatbuf.c) ------------------------------------------------------
+ * Every read goes through these functions, which check bounds against the model's length. Errors
+ * are sticky: the first failure is kept in fb->err and later reads return defaults (0, absent,
+ * empty), which are always safe to use. Callers test fb->err at the end of a step. */
+typedef struct {
+    const uint8_t *b;
+    uint32_t n;
+    tpr_status_t err;
+} tpr_fb_t;
+
+typedef struct {
+    uint32_t pos;   /* start of the table (its soffset to the vtable) */
+    uint32_t vt;    /* start of the vtable */
+    uint16_t vtlen; /* vtable bytes */
+    uint16_t tlen;  /* table bytes */
+} tpr_tab_t;
+
+typedef struct {
+    uint32_t pos; /* first element */
+    uint32_t len; /* elements */
+} tpr_vec_t;
+
+uint32_t tpr_rd32(const uint8_t *p);
+int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
+uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
+                       uint32_t dflt);
+void tpr_fb_scalar64(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, uint32_t *lo,
+                     uint32_t *hi);
+int tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field);
+int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *out);
+void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v);
+int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out);
+uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
+uint32_t tpr_fb_vec_u8(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
+
+/* ---- tensors (tpr_reader.c) ----------------------------------------------------------------- */
+typedef struct {
+    uint8_t *data; /* arena or model bytes; NULL while planning */
+    int32_t dims[TPR_MAX_DIMS];
+    uint32_t count; /* elements */
+    uint32_t bytes;
+    int32_t index;
+    uint8_t ndims;
+    uint8_t type;
+    uint8_t is_const;
+    uint8_t has_quant;
+    int32_t zp;        /* zero_point[0] */
+    uint32_t scale;    /* scale[0] as float bits (0 when absent) */
+    tpr_vec_t scales;  /* every scale (per-channel quantization) */
+    tpr_vec_t zps;     /* every zero point (int64 elements) */
+    int32_t qdim;      /* quantized_dimension */
+} tpr_tensor_t;
+
+/* Fill `t` from tensor `index` of subgraph 0, fully validated. With `with_data`, data points at
+ * the tensor's bytes (model for constants, arena otherwise). `op` (or -1) is for error reports. */
+tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_t *t,
+                        int with_data, int32_t op);
+uint32_t tpr_type_size(uint8_t type); /* 0 for unsupported types */
+/* Builtin code of operator `op`, or -1 if it cannot be read (detail messages only). */
+int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op);
+
+/* ---- operator context ------------------------------------------------------------------------ */
+typedef struct tpr_ctx {
+    tpr_model_t *m;
+    tpr_fb_t *fb;
+    uint32_t op;    /* operator index */
+    int32_t code;   /* builtin code */
+    int32_t version;
+    tpr_vec_t in;   /* input tensor indices (int32) */
+    tpr_vec_t out;  /* output tensor indices */
+    tpr_tab_t opts; /* builtin options table */
+    uint8_t has_opts;
+    uint8_t eval;   /* 0: validate only (tpr_init), 1: run (tpr_invoke) */
+} tpr_ctx_t;
+
+typedef tpr_status_t (*tpr_kernel_fn)(tpr_ctx_t *c);
+
+/* Input/output `i` of the operator as a view; fails when absent or invalid. */
+tpr_status_t tpr_in(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t);
+tpr_status_t tpr_out(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t);
+/* An optional input: returns 0 (and TPR_OK in *st) when it is absent (index -1 or missing). */
+int tpr_in_opt(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, tpr_status_t *st);
+/* A scalar field of the builtin options (default when absent). */
+uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt);
+
+/* ---- errors -----------------------------------------------------------------------------------
+ * Record an error about operator `op` and tensor `tensor` (-1: none) and return `st`. The first
+ * error is kept. The explanation `why` exists only with TPR_ERROR_DETAIL: without it the string
+ * and the argument are compiled out. */
+#if TPR_ERROR_DETAIL
+tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor,
+                      const char *why);
+tpr_status_t tpr_fail_op(struct tpr_ctx *c, tpr_status_t st, int32_t tensor, const char *why);
+#define TPR_ERR(m, st, op, tensor, why) tpr_fail((m), (st), (op), (tensor), (why))
+#define TPR_FAIL(c, st, tensor, why) tpr_fail_op((c), (st), (tensor), (why))
+#else
+tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor);
+tpr_status_t tpr_fail_op(struct tpr_ctx *c, tpr_status_t st, int32_t tensor);
+#define TPR_ERR(m, st, op, tensor, why) tpr_fail((m), (st), (op), (tensor))
+#define TPR_FAIL(c, st, tensor, why) tpr_fail_op((c), (st), (tensor))
+#endif
+
+/* Input (is_out 0) or output (is_out 1) `i` as a quantized int8 tensor of rank lo..hi. */
+tpr_status_t tpr_int8(tpr_ctx_t *c, int is_out, uint32_t i, tpr_tensor_t *t, unsigned lo,
+                      unsigned hi);
+/* Common checks used by kernels; each records the error itself. */
+tpr_status_t tpr_check_int8(tpr_ctx_t *c, const tpr_tensor_t *t, int need_quant);
+tpr_status_t tpr_check_rank(tpr_ctx_t *c, const tpr_tensor_t *t, unsigned lo, unsigned hi);
+tpr_status_t tpr_check_same_count(tpr_ctx_t *c, const tpr_tensor_t *a, const tpr_tensor_t *b);
+
+/* ---- kernels (one file each under kernels/), registry (tpr_ops.c) ----------------------- */
+#define TPR_KFLAG_ALIAS 1u /* the output may share the input's memory (reshape-like) */
+
+typedef struct {
+    uint8_t code;        /* builtin code (all implemented ops are below 256) */
+    uint8_t max_version; /* highest operator version implemented */
+    uint8_t opts_type;   /* BuiltinOptions union type the op carries (0: none) */
+    uint8_t flags;       /* TPR_KFLAG_* */
+    tpr_kernel_fn fn;
+} tpr_kernel_t;
+
+/* The kernel for `code`, or NULL with the reason in *st. */
+const tpr_kernel_t *tpr_find_kernel(int32_t code, int32_t version, tpr_status_t *st);
+
+tpr_status_t tpr_k_add(tpr_ctx_t *c);
+tpr_status_t tpr_k_average_pool_2d(tpr_ctx_t *c);
+tpr_status_t tpr_k_concatenation(tpr_ctx_t *c);
+tpr_status_t tpr_k_conv_2d(tpr_ctx_t *c);
+tpr_status_t tpr_k_depthwise_conv_2d(tpr_ctx_t *c);
+tpr_status_t tpr_k_dequantize(tpr_ctx_t *c);
+tpr_status_t tpr_k_fully_connected(tpr_ctx_t *c);
+tpr_status_t tpr_k_logistic(tpr_ctx_t *c);
+tpr_status_t tpr_k_max_pool_2d(tpr_ctx_t *c);
+tpr_status_t tpr_k_mul(tpr_ctx_t *c);
+tpr_status_t tpr_k_reshape(tpr_ctx_t *c);
+tpr_status_t tpr_k_softmax(tpr_ctx_t *c);
+tpr_status_t tpr_k_tanh(tpr_ctx_t *c);
+tpr_status_t tpr_k_pad(tpr_ctx_t *c);
+tpr_status_t tpr_k_mean(tpr_ctx_t *c);
+tpr_status_t tpr_k_quantize(tpr_ctx_t *c);
+tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c);
+
+/* ---- planner (tpr_planner.c) ------------------------------------------------------------------ */
+#define TPR_LIFE_UNUSED 0xFFFFu /* first[]: buffer needs no space */
+#define TPR_LIFE_ALIAS 0xFFFEu  /* first[]: buffer shares another's space (skipped too) */
+
+/* Place n buffers (size[i] bytes, live from op first[i] to op last[i] inclusive; entries with
+ * first[i] >= TPR_LIFE_ALIAS are skipped) so that buffers alive at the same time never overlap.
+ * Writes off[i] and returns the peak (highest end), or 0xFFFFFFFF if the plan exceeds 2 GiB.
+ * Sizes must be multiples of the alignment; `next` is scratch for n entries. */
+uint32_t tpr_plan(uint32_t n, const uint16_t *first, const uint16_t *last, const uint32_t *size,
+                  uint32_t *off, uint16_t *next);
+
+#endif

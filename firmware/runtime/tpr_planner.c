@@ -1,0 +1,103 @@
+/* Memory planner: buffer sizes and lifetimes in, offsets out. Knows nothing about tensors.
+ *
+ * Greedy by size: buffers are placed largest first. Each one goes into a gap between already
+ * placed buffers whose lifetimes overlap its own, or on top of them. The order among equal sizes
+ * and the gap rule change the result a lot (ResNet-8: 51 KB or 64 KB), so four variants are
+ * tried and the smallest plan wins: equal sizes by later index first (TFLite Micro's greedy
+ * planner's order) or by longer lifetime first, times first fit (lowest offset) or best fit
+ * (smallest gap that holds the buffer). Placed buffers are kept in a list linked in offset order
+ * (`next`: 2 bytes per buffer of the caller's scratch), so one placement is a linear walk: O(n^2)
+ * for the whole plan and no other memory. */
+#include "tpr_internal.h"
+
+#define UNPLACED 0xFFFFFFFFu
+#define END 0xFFFFu
+
+/* Whether buffer i goes before buffer b (mode bit 1: longer lifetime first among equal sizes). */
+static int before(uint32_t i, uint32_t b, const uint16_t *first, const uint16_t *last,
+                  const uint32_t *size, int mode)
+{
+    if (size[i] != size[b]) {
+        return size[i] > size[b];
+    }
+    if ((mode & 2) != 0 && last[i] - first[i] != last[b] - first[b]) {
+        return last[i] - first[i] > last[b] - first[b];
+    }
+    return i > b;
+}
+
+static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *last,
+                          const uint32_t *size, uint32_t *off, uint16_t *next, int mode)
+{
+    const int best_fit = mode & 1;
+    uint32_t i, head = END;
+    uint64_t peak = 0;
+    for (i = 0; i < n; ++i) {
+        off[i] = UNPLACED;
+    }
+    for (;;) {
+        uint32_t b = UNPLACED, o;
+        uint64_t cur = 0, best_waste = ~(uint64_t)0, chosen = ~(uint64_t)0;
+        for (i = 0; i < n; ++i) {
+            if (first[i] < TPR_LIFE_ALIAS && off[i] == UNPLACED &&
+                (b == UNPLACED || before(i, b, first, last, size, mode))) {
+                b = i;
+            }
+        }
+        if (b == UNPLACED) {
+            break;
+        }
+        /* walk placed buffers by offset; `cur` is the end of the live ones seen so far */
+        for (o = head; o != END; o = next[o]) {
+            if (first[o] > last[b] || first[b] > last[o]) {
+                continue; /* never alive at the same time */
+            }
+            if (off[o] >= cur + size[b]) {
+                uint64_t waste = off[o] - (cur + size[b]);
+                if (best_fit ? waste < best_waste : chosen == ~(uint64_t)0) {
+                    best_waste = waste;
+                    chosen = cur;
+                }
+            }
+            if ((uint64_t)off[o] + size[o] > cur) {
+                cur = (uint64_t)off[o] + size[o];
+            }
+        }
+        if (chosen == ~(uint64_t)0) {
+            chosen = cur; /* on top */
+        }
+        if (chosen + size[b] > 0x7FFFFFFFu) {
+            return UNPLACED; /* cannot be addressed: the caller reports a limit error */
+        }
+        off[b] = (uint32_t)chosen;
+        if (chosen + size[b] > peak) {
+            peak = chosen + size[b];
+        }
+        /* link b into the offset-ordered list */
+        if (head == END || off[head] > off[b]) {
+            next[b] = (uint16_t)head;
+            head = b;
+        } else {
+            for (o = head; next[o] != END && off[next[o]] <= off[b]; o = next[o]) {
+            }
+            next[b] = next[o];
+            next[o] = (uint16_t)b;
+        }
+    }
+    return (uint32_t)peak;
+}
+
+uint32_t tpr_plan(uint32_t n, const uint16_t *first, const uint16_t *last, const uint32_t *size,
+                  uint32_t *off, uint16_t *next)
+{
+    uint32_t peak, best = 0xFFFFFFFFu;
+    int mode, best_mode = 0;
+    for (mode = 0; mode < 4; ++mode) {
+        peak = place_all(n, first, last, size, off, next, mode);
+        if (peak < best) {
+            best = peak;
+            best_mode = mode;
+        }
+    }
+    return best_mode == 3 ? best : place_all(n, first, last, size, off, next, best_mode);
+}

@@ -1,0 +1,246 @@
+/* Float32 scales to integer multipliers with integer arithmetic only.
+ *
+ * TFLite Micro computes a kernel's multipliers in double precision from float32 scales
+ * (kernel_util.cc PopulateConvolutionQuantizationParams, quantization_util.cc QuantizeMultiplier,
+ * add_common.cc, ...). A product of two float32 values is exact in double (24 + 24 bits < 53); a
+ * quotient is rounded once to nearest-even at 53 bits. We compute the same values exactly: the
+ * product with a 64-bit multiply, the quotient by long division with a sticky bit, then the same
+ * rounding. No float or double is used, so cores without an FPU pull in no soft-float library. */
+#include "tpr_fixedpoint.h"
+
+static int bitlen(uint64_t x)
+{
+    int n = 0, step;
+    for (step = 32; step > 0; step >>= 1) { /* binary search: 6 steps */
+        if ((x >> step) != 0) {
+            n += step;
+            x >>= step;
+        }
+    }
+    return n + (int)x; /* x is now 0 or 1 */
+}
+
+int tpr_real_f32(uint32_t bits, tpr_real_t *r)
+{
+    uint32_t ex = (bits >> 23) & 0xFFu, fr = bits & 0x7FFFFFu;
+    r->m = 0;
+    r->e = 0;
+    if ((bits >> 31) != 0 || ex == 0xFFu || (ex == 0 && fr == 0)) {
+        return 0;
+    }
+    if (ex == 0) { /* subnormal */
+        r->m = fr;
+        r->e = -149;
+    } else {
+        r->m = fr | 0x800000u;
+        r->e = (int32_t)ex - 150;
+    }
+    return 1;
+}
+
+tpr_real_t tpr_real_mul(tpr_real_t a, tpr_real_t b)
+{
+    tpr_real_t r;
+    r.m = a.m * b.m;
+    r.e = a.e + b.e;
+    return r;
+}
+
+/* Round m * 2^e to `bits` significant bits, nearest-even; `sticky` says nonzero bits were lost
+ * below m already. */
+static tpr_real_t round_sticky(uint64_t m, int32_t e, int bits, int sticky)
+{
+    tpr_real_t r;
+    int len = bitlen(m);
+    if (len > bits) {
+        int s = len - bits;
+        uint64_t rem = m & ((((uint64_t)1) << s) - 1u);
+        uint64_t half = ((uint64_t)1) << (s - 1);
+        m >>= s;
+        e += s;
+        if (rem > half || (rem == half && (sticky || (m & 1u)))) {
+            ++m;
+            if ((m >> bits) != 0) {
+                m >>= 1;
+                ++e;
+            }
+        }
+    }
+    r.m = m;
+    r.e = e;
+    return r;
+}
+
+tpr_real_t tpr_real_round(tpr_real_t x, int bits)
+{
+    return round_sticky(x.m, x.e, bits, 0);
+}
+
+tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
+{
+    /* n has at most 48 significant bits (a product of two floats), d at most 24 (a float).
+     * Long division in base 256 with 32-bit divides: N in [2^47, 2^48) followed by 32 zero bits,
+     * divided by D < 2^24, gives a 56- or 57-bit quotient; the last remainder is the sticky bit. */
+    int ln = bitlen(n.m), ld = bitlen(d.m), i;
+    uint64_t nn, q = 0;
+    uint32_t dd, r = 0;
+    tpr_real_t z = {0, 0};
+    if (ln == 0 || ld == 0 || ln > 48 || ld > 24) {
+        return z;
+    }
+    nn = n.m << (48 - ln);
+    dd = (uint32_t)(d.m << (24 - ld)); /* in [2^23, 2^24): the quotient has 56 or 57 bits */
+    for (i = 0; i < 10; ++i) {
+        uint32_t cur = (r << 8) | (i < 6 ? (uint32_t)(nn >> (40 - 8 * i)) & 0xFFu : 0u);
+        q = (q << 8) | (cur / dd);
+        r = cur % dd;
+    }
+    return round_sticky(q, (n.e - (48 - ln)) - (d.e - (24 - ld)) - 32, bits, r != 0);
+}
+
+#if TPR_SINGLE_ROUNDING
+int tpr_real_cmp(tpr_real_t a, tpr_real_t b)
+{
+    /* align both to a 64-bit mantissa with its top bit set, then compare exponents, mantissas */
+    int la = bitlen(a.m), lb = bitlen(b.m);
+    if (la == 0 || lb == 0) {
+        return (la != 0) - (lb != 0);
+    }
+    a.e += la;
+    b.e += lb;
+    if (a.e != b.e) {
+        return a.e < b.e ? -1 : 1;
+    }
+    a.m <<= 64 - la;
+    b.m <<= 64 - lb;
+    return (a.m > b.m) - (a.m < b.m);
+}
+#endif
+
+/* QuantizeMultiplier(double): frexp, then round(q * 2^31) with ties away from zero. */
+void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
+{
+    int len;
+    uint64_t m53, q;
+    int32_t sh;
+    if (x.m == 0) {
+        *m = 0;
+        *shift = 0;
+        return;
+    }
+    x = tpr_real_round(x, 53); /* a double holds at most 53 bits */
+    len = bitlen(x.m);
+    m53 = x.m << (53 - len);
+    sh = x.e - (53 - len) + 53;
+    q = (m53 + (((uint64_t)1) << 21)) >> 22;
+    if (q == (((uint64_t)1) << 31)) {
+        q >>= 1;
+        ++sh;
+    }
+    if (sh < -31) {
+        sh = 0;
+        q = 0;
+    }
+#if TPR_SINGLE_ROUNDING
+    if (sh > 30) {
+        sh = 30;
+        q = 0x7FFFFFFFu;
+    }
+#endif
+    *m = (int32_t)q;
+    *shift = (int)sh;
+}
+
+int tpr_mult_conv(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
+{
+    tpr_real_t a, b, c;
+    if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c)) {
+        return 0;
+    }
+    tpr_quantize_multiplier(tpr_real_div(tpr_real_mul(a, b), c, 53), m, shift);
+    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
+}
+
+int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
+{
+    tpr_real_t a, b, c, p;
+    if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c)) {
+        return 0;
+    }
+    p = tpr_real_round(tpr_real_mul(a, b), 24); /* the product is a float in TFLite here */
+    if (p.e + 23 < -126 || p.e + 23 > 127) {
+        return 0; /* the float product would be subnormal or infinite */
+    }
+    tpr_quantize_multiplier(tpr_real_div(p, c, 53), m, shift);
+    return *shift <= 31;
+}
+
+int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
+{
+    tpr_real_t a, b;
+    if (!tpr_real_f32(a_s, &a) || !tpr_real_f32(b_s, &b)) {
+        return 0;
+    }
+    tpr_quantize_multiplier(tpr_real_div(a, b, 53), m, shift);
+    return *shift <= 31;
+}
+
+/* TfLiteRound(f / scale) in float for f in {1, 6}: the float quotient rounded half away from
+ * zero; 0 if it does not fit an int32 (TFLite Micro then fails Prepare too). */
+static int quantize_const(uint32_t f, uint32_t scale, int64_t *v)
+{
+    tpr_real_t s, num = {0, 0}, q;
+    num.m = f;
+    if (!tpr_real_f32(scale, &s)) {
+        return 0;
+    }
+    q = tpr_real_div(num, s, 24);
+    if (q.e >= 0) {
+        if (q.e > 7) {
+            return 0;
+        }
+        *v = (int64_t)(q.m << q.e);
+    } else if (q.e < -40) {
+        *v = 0;
+    } else {
+        *v = (int64_t)((q.m + (((uint64_t)1) << (-q.e - 1))) >> (-q.e));
+    }
+    return *v < 0x80000000LL;
+}
+
+int tpr_act_range(uint32_t act, uint32_t out_scale, int32_t zp, int32_t *lo, int32_t *hi)
+{
+    int64_t v, a = -128, b = 127;
+    switch (act) {
+    case 0: /* none */
+        break;
+    case 1: /* relu */
+        a = zp;
+        break;
+    case 3: /* relu6 */
+        if (!quantize_const(6, out_scale, &v)) {
+            return 0;
+        }
+        a = zp;
+        b = zp + v;
+        break;
+    case 2: /* relu_n1_to_1 */
+        if (!quantize_const(1, out_scale, &v)) {
+            return 0;
+        }
+        a = zp - v;
+        b = zp + v;
+        break;
+    default: /* tanh, sign_bit: not fused in int8 models */
+        return 0;
+    }
+    *lo = (int32_t)(a > -128 ? a : -128);
+    *hi = (int32_t)(b < 127 ? b : 127);
+    if (*lo > 127) {
+        *lo = 127;
+    }
+    if (*hi < -128) {
+        *hi = -128;
+    }
+    return 1;
+}

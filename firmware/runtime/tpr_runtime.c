@@ -1,0 +1,482 @@
+/* The runtime proper: model validation, tensor lifetimes and the arena plan, invoke, I/O. */
+#include "tpr_internal.h"
+
+/* Schema field numbers (tensorflow/lite/schema/schema.fbs). */
+enum { M_VERSION = 0, M_OPCODES = 1, M_SUBGRAPHS = 2, M_DESCRIPTION = 3, M_BUFFERS = 4 };
+enum { SG_TENSORS = 0, SG_INPUTS = 1, SG_OUTPUTS = 2, SG_OPERATORS = 3 };
+enum { OP_OPCODE_INDEX = 0, OP_INPUTS = 1, OP_OUTPUTS = 2, OP_OPTIONS_TYPE = 3, OP_OPTIONS = 4,
+       OP_OPTIONS2_TYPE = 11 };
+enum { OC_DEPRECATED_CODE = 0, OC_VERSION = 2, OC_CODE = 3 };
+
+#define ALIAS_MARK TPR_LIFE_ALIAS /* first[]: shares its root's memory (root index in size[]) */
+
+static uint32_t align_up(uint32_t v)
+{
+    return (v + (TPR_ARENA_ALIGN - 1u)) & ~(uint32_t)(TPR_ARENA_ALIGN - 1u);
+}
+
+const char *tpr_status_str(tpr_status_t s)
+{
+#define TPR_STATUS_MSG(name, msg) msg,
+    static const char *const msgs[] = {TPR_STATUS_LIST(TPR_STATUS_MSG)};
+#undef TPR_STATUS_MSG
+    if ((unsigned)s >= (unsigned)TPR_STATUS_COUNT) {
+        return "unknown status";
+    }
+    return msgs[s];
+}
+
+const char *tpr_detail(const tpr_model_t *m)
+{
+    if (m == 0) {
+        return tpr_status_str(TPR_ERR_ARG);
+    }
+#if TPR_ERROR_DETAIL
+    if (m->status != TPR_OK && m->detail[0] != 0) {
+        return m->detail;
+    }
+#endif
+    return tpr_status_str(m->status);
+}
+
+size_t tpr_model_sizeof(void)
+{
+    return sizeof(tpr_model_t);
+}
+
+/* Builtin code and version of operator code `index`. */
+static void opcode(tpr_model_t *m, tpr_fb_t *fb, uint32_t index, int32_t *code, int32_t *version)
+{
+    tpr_vec_t v = {m->opcodes, m->n_opcodes};
+    tpr_tab_t t;
+    int32_t dep, c;
+    *code = -1;
+    *version = 0;
+    if (!tpr_fb_vec_table(fb, &v, index, &t)) {
+        return;
+    }
+    dep = (int8_t)tpr_fb_scalar(fb, &t, OC_DEPRECATED_CODE, 1, 0);
+    c = (int32_t)tpr_fb_scalar(fb, &t, OC_CODE, 4, 0);
+    *code = c > dep ? c : dep; /* TFLite's GetBuiltinCode */
+    *version = (int32_t)tpr_fb_scalar(fb, &t, OC_VERSION, 4, 1);
+}
+
+#if TPR_ERROR_DETAIL
+int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op)
+{
+    tpr_fb_t fb = {m->data, m->size, TPR_OK};
+    tpr_vec_t ops = {m->operators, m->n_ops};
+    tpr_tab_t t;
+    int32_t code, version;
+    uint32_t oc;
+    if (op >= m->n_ops || !tpr_fb_vec_table(&fb, &ops, op, &t)) {
+        return -1;
+    }
+    oc = tpr_fb_scalar(&fb, &t, OP_OPCODE_INDEX, 4, 0);
+    if (fb.err != TPR_OK || oc >= m->n_opcodes) {
+        return -1;
+    }
+    opcode(m, &fb, oc, &code, &version);
+    return fb.err == TPR_OK ? code : -1;
+}
+#endif
+
+/* Read operator `k` into a context and find its kernel. */
+static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t *c,
+                            const tpr_kernel_t **kern)
+{
+    tpr_vec_t ops = {m->operators, m->n_ops};
+    tpr_tab_t t;
+    uint32_t oc, opts_type;
+    tpr_status_t st;
+
+    memset(c, 0, sizeof *c);
+    c->m = m;
+    c->fb = fb;
+    c->op = k;
+    tpr_fb_vec_table(fb, &ops, k, &t);
+    oc = tpr_fb_scalar(fb, &t, OP_OPCODE_INDEX, 4, 0);
+    tpr_fb_vector(fb, &t, OP_INPUTS, 4, &c->in);
+    tpr_fb_vector(fb, &t, OP_OUTPUTS, 4, &c->out);
+    opts_type = tpr_fb_scalar(fb, &t, OP_OPTIONS_TYPE, 1, 0);
+    c->has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c->opts);
+    if (fb->err != TPR_OK) {
+        return TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator table"));
+    }
+    if (oc >= m->n_opcodes) {
+        return TPR_ERR(m, TPR_ERR_INDEX, (int32_t)k, -1, ("opcode_index out of range"));
+    }
+    opcode(m, fb, oc, &c->code, &c->version);
+    if (fb->err != TPR_OK) {
+        return TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator code table"));
+    }
+    *kern = tpr_find_kernel(c->code, c->version, &st);
+    if (*kern == 0) {
+        if (m->status == TPR_OK) {
+            m->err_code = c->code;
+            m->err_version = c->version;
+        }
+        return TPR_ERR(m, st, (int32_t)k, -1, 0);
+    }
+    if (tpr_fb_scalar(fb, &t, OP_OPTIONS2_TYPE, 1, 0) != 0 ||
+        (opts_type != 0 && opts_type != (*kern)->opts_type)) {
+        return TPR_ERR(m, TPR_ERR_OPTIONS, (int32_t)k, -1, ("unexpected options type"));
+    }
+    if (opts_type == 0) {
+        c->has_opts = 0;
+    }
+    if (c->out.len == 0) {
+        return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, -1, ("operator without outputs"));
+    }
+    return TPR_OK;
+}
+
+/* A graph input/output tensor: in the arena, int8 or float32. */
+static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i,
+                              tpr_tensor_t *t, int with_data)
+{
+    int32_t idx = (int32_t)tpr_fb_vec_u32(fb, v, i);
+    tpr_status_t st;
+    if (fb->err != TPR_OK) {
+        return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
+    }
+    st = tpr_tensor(m, fb, idx, t, with_data, -1);
+    if (st != TPR_OK) {
+        return st;
+    }
+    if (t->is_const) {
+        return TPR_ERR(m, TPR_ERR_GRAPH, -1, idx, ("graph input/output is a constant"));
+    }
+    if (t->type != TPR_TYPE_INT8 && t->type != TPR_TYPE_FLOAT32) {
+        return TPR_ERR(m, TPR_ERR_TYPE, -1, idx, ("graph input/output not int8/float32"));
+    }
+    return TPR_OK;
+}
+
+/* Validate the operators, compute tensor lifetimes and plan the arena. `first`, `last` and
+ * `size` are the planner's scratch arrays (in the arena's activation area). */
+static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t *first,
+                         uint16_t *last, uint16_t *next, uint32_t *peak)
+{
+    tpr_vec_t in = {m->inputs, m->n_inputs}, out = {m->outputs, m->n_outputs};
+    uint32_t i, k, n = m->n_tensors;
+    tpr_tensor_t t;
+    tpr_ctx_t c;
+    const tpr_kernel_t *kern;
+    tpr_status_t st;
+
+    for (i = 0; i < n; ++i) {
+        first[i] = TPR_LIFE_UNUSED;
+        last[i] = 0;
+        size[i] = 0;
+        m->loc[i] = TPR_LOC_NONE;
+    }
+    for (i = 0; i < m->n_inputs; ++i) {
+        if ((st = io_tensor(m, fb, &in, i, &t, 0)) != TPR_OK) {
+            return st;
+        }
+        first[t.index] = 0;
+        size[t.index] = align_up(t.bytes);
+    }
+    for (k = 0; k < m->n_ops; ++k) {
+        if ((st = load_op(m, fb, k, &c, &kern)) != TPR_OK) {
+            return st;
+        }
+        for (i = 0; i < c.in.len; ++i) {
+            int32_t idx = (int32_t)tpr_fb_vec_u32(fb, &c.in, i);
+            if (idx == -1) {
+                continue;
+            }
+            if ((st = tpr_tensor(m, fb, idx, &t, 0, (int32_t)k)) != TPR_OK) {
+                return st;
+            }
+            if (t.is_const) {
+                continue;
+            }
+            if (first[idx] == TPR_LIFE_UNUSED) {
+                return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
+                                ("tensor read before any operator writes it"));
+            }
+            last[idx] = (uint16_t)k;
+        }
+        for (i = 0; i < c.out.len; ++i) {
+            int32_t idx = (int32_t)tpr_fb_vec_u32(fb, &c.out, i);
+            if ((st = tpr_tensor(m, fb, idx, &t, 0, (int32_t)k)) != TPR_OK) {
+                return st;
+            }
+            if (t.is_const || first[idx] != TPR_LIFE_UNUSED) {
+                return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
+                                ("output is a constant, a graph input or written twice"));
+            }
+            first[idx] = (uint16_t)k;
+            last[idx] = (uint16_t)k;
+            size[idx] = align_up(t.bytes);
+        }
+        /* Reshape-like operators: the output shares the input's memory (its root's, along a
+         * chain of them) unless the input is a constant; size[] then holds the root's index. */
+        if ((kern->flags & TPR_KFLAG_ALIAS) != 0 && c.in.len > 0) {
+            int32_t a = (int32_t)tpr_fb_vec_u32(fb, &c.in, 0), b = (int32_t)tpr_fb_vec_u32(fb, &c.out, 0);
+            if (a >= 0 && first[a] != TPR_LIFE_UNUSED) {
+                uint32_t root = first[a] == ALIAS_MARK ? size[a] : (uint32_t)a;
+                if (size[root] == size[b]) {
+                    first[b] = ALIAS_MARK;
+                    size[b] = root;
+                }
+            }
+        }
+        /* the kernel checks types, shapes, quantization and options */
+        c.eval = 0;
+        st = kern->fn(&c);
+        if (st == TPR_OK && fb->err != TPR_OK) {
+            st = TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator options"));
+        }
+        if (st != TPR_OK) {
+            return st;
+        }
+    }
+    for (i = 0; i < m->n_outputs; ++i) {
+        if ((st = io_tensor(m, fb, &out, i, &t, 0)) != TPR_OK) {
+            return st;
+        }
+        if (first[t.index] == TPR_LIFE_UNUSED) {
+            return TPR_ERR(m, TPR_ERR_GRAPH, -1, t.index, ("graph output never written"));
+        }
+        last[t.index] = (uint16_t)m->n_ops; /* alive after the last operator */
+    }
+    /* an alias lives as long as its root must: extend the root's lifetime */
+    for (i = 0; i < n; ++i) {
+        if (first[i] == ALIAS_MARK && last[i] > last[size[i]]) {
+            last[size[i]] = last[i];
+        }
+    }
+    *peak = tpr_plan(n, first, last, size, m->loc, next);
+    if (*peak > 0x7FFFFFF0u) {
+        return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("the plan needs 2 GiB or more"));
+    }
+    for (i = 0; i < n; ++i) {
+        if (first[i] == ALIAS_MARK) {
+            m->loc[i] = m->loc[size[i]];
+        }
+    }
+    return TPR_OK;
+}
+
+static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, void *arena,
+                         size_t arena_size, int need_full_arena)
+{
+    tpr_fb_t fb;
+    tpr_tab_t root, sg;
+    tpr_vec_t subgraphs;
+    uint32_t loc_bytes, work, peak = 0, i;
+    tpr_status_t st;
+    uint16_t *first;
+
+    memset(m, 0, sizeof *m);
+    m->err_op = -1;
+    m->err_tensor = -1;
+    m->err_code = -1;
+    m->err_version = 0;
+    if (model == 0 || arena == 0) {
+        return TPR_ERR(m, TPR_ERR_ARG, -1, -1, ("model or arena is NULL"));
+    }
+    if (model_size < 8) {
+        return TPR_ERR(m, TPR_ERR_TRUNCATED, -1, -1, ("shorter than a flatbuffer header"));
+    }
+    if (model_size > 0x7FFFFFF0u || arena_size > 0x7FFFFFF0u) {
+        return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("model or arena of 2 GiB or more"));
+    }
+    if (((uintptr_t)arena & 3u) != 0) {
+        return TPR_ERR(m, TPR_ERR_ALIGNMENT, -1, -1, ("arena not 4-byte aligned"));
+    }
+    m->data = (const uint8_t *)model;
+    m->size = (uint32_t)model_size;
+    m->arena = (uint8_t *)arena;
+    m->arena_size = (uint32_t)arena_size;
+    fb.b = m->data;
+    fb.n = m->size;
+    fb.err = TPR_OK;
+
+    if (m->data[4] != 'T' || m->data[5] != 'F' || m->data[6] != 'L' || m->data[7] != '3') {
+        return TPR_ERR(m, TPR_ERR_IDENTIFIER, -1, -1, 0);
+    }
+    if (!tpr_fb_table_at(&fb, tpr_rd32(m->data) < m->size ? tpr_rd32(m->data) : m->size, &root)) {
+        return TPR_ERR(m, fb.err, -1, -1, ("root table"));
+    }
+    if (tpr_fb_scalar(&fb, &root, M_VERSION, 4, 0) != 3) {
+        return TPR_ERR(m, fb.err != TPR_OK ? fb.err : TPR_ERR_SCHEMA_VERSION, -1, -1, 0);
+    }
+    {
+        tpr_vec_t v;
+        tpr_fb_vector(&fb, &root, M_OPCODES, 4, &v);
+        m->opcodes = v.pos;
+        m->n_opcodes = v.len;
+        tpr_fb_vector(&fb, &root, M_BUFFERS, 4, &v);
+        m->buffers = v.pos;
+        m->n_buffers = v.len;
+        tpr_fb_vector(&fb, &root, M_DESCRIPTION, 1, &v); /* only checked: it must fit */
+    }
+    tpr_fb_vector(&fb, &root, M_SUBGRAPHS, 4, &subgraphs);
+    if (fb.err != TPR_OK) {
+        return TPR_ERR(m, fb.err, -1, -1, ("model table"));
+    }
+    if (subgraphs.len == 0) {
+        return TPR_ERR(m, TPR_ERR_GRAPH, -1, -1, ("no subgraph"));
+    }
+    tpr_fb_vec_table(&fb, &subgraphs, 0, &sg);
+    {
+        tpr_vec_t v;
+        tpr_fb_vector(&fb, &sg, SG_TENSORS, 4, &v);
+        m->tensors = v.pos;
+        m->n_tensors = v.len;
+        tpr_fb_vector(&fb, &sg, SG_OPERATORS, 4, &v);
+        m->operators = v.pos;
+        m->n_ops = v.len;
+        tpr_fb_vector(&fb, &sg, SG_INPUTS, 4, &v);
+        m->inputs = v.pos;
+        m->n_inputs = v.len;
+        tpr_fb_vector(&fb, &sg, SG_OUTPUTS, 4, &v);
+        m->outputs = v.pos;
+        m->n_outputs = v.len;
+    }
+    if (fb.err != TPR_OK) {
+        return TPR_ERR(m, fb.err, -1, -1, ("subgraph 0"));
+    }
+    if (m->n_tensors > TPR_MAX_TENSORS || m->n_ops > TPR_MAX_OPS) {
+        return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("too many tensors or operators"));
+    }
+    if (m->n_outputs == 0) {
+        return TPR_ERR(m, TPR_ERR_GRAPH, -1, -1, ("graph without outputs"));
+    }
+
+    /* arena: [loc: 4 bytes per tensor][activations]; the planner's scratch (size: 4 bytes,
+     * first, last, next: 2 bytes each per tensor) sits in the activation area while planning */
+    loc_bytes = align_up(4u * m->n_tensors);
+    work = align_up(10u * m->n_tensors);
+    if (m->arena_size < loc_bytes + work) {
+        m->arena_required = loc_bytes + work;
+        return TPR_ERR(m, TPR_ERR_ARENA_TOO_SMALL, -1, -1,
+                        ("arena cannot hold the plan's working data"));
+    }
+    m->loc = (uint32_t *)(void *)m->arena;
+    first = (uint16_t *)(void *)(m->arena + loc_bytes + 4u * m->n_tensors);
+    st = plan(m, &fb, (uint32_t *)(void *)(m->arena + loc_bytes), first, first + m->n_tensors,
+              first + 2u * m->n_tensors, &peak);
+    if (st != TPR_OK) {
+        return st;
+    }
+    for (i = 0; i < m->n_tensors; ++i) {
+        if (m->loc[i] != TPR_LOC_NONE) {
+            m->loc[i] += loc_bytes;
+        }
+    }
+    m->activation_bytes = peak;
+    m->arena_required = loc_bytes + (peak > work ? peak : work);
+    if (need_full_arena && m->arena_required > m->arena_size) {
+        return TPR_ERR(m, TPR_ERR_ARENA_TOO_SMALL, -1, -1, 0);
+    }
+    m->ready = TPR_READY_MAGIC;
+    return TPR_OK;
+}
+
+tpr_status_t tpr_init(tpr_model_t *m, const void *model, size_t model_size, void *arena,
+                      size_t arena_size)
+{
+    if (m == 0) {
+        return TPR_ERR_ARG;
+    }
+    return init(m, model, model_size, arena, arena_size, 1);
+}
+
+tpr_status_t tpr_required_arena_bytes(const void *model, size_t model_size, void *work,
+                                      size_t work_size, uint32_t *required)
+{
+    tpr_model_t m;
+    tpr_status_t st;
+    if (required == 0) {
+        return TPR_ERR_ARG;
+    }
+    st = init(&m, model, model_size, work, work_size, 0);
+    *required = m.arena_required;
+    return st;
+}
+
+tpr_status_t tpr_invoke(tpr_model_t *m)
+{
+    tpr_fb_t fb;
+    tpr_ctx_t c;
+    const tpr_kernel_t *kern;
+    uint32_t k;
+    tpr_status_t st;
+    if (m == 0 || m->ready != TPR_READY_MAGIC) {
+        return TPR_ERR_ARG;
+    }
+    m->status = TPR_OK;
+    fb.b = m->data;
+    fb.n = m->size;
+    fb.err = TPR_OK;
+    for (k = 0; k < m->n_ops; ++k) {
+        if ((st = load_op(m, &fb, k, &c, &kern)) != TPR_OK) {
+            return st;
+        }
+        c.eval = 1;
+        st = kern->fn(&c);
+        if (st == TPR_OK && fb.err != TPR_OK) {
+            st = TPR_ERR(m, fb.err, (int32_t)k, -1, 0);
+        }
+        if (st != TPR_OK) {
+            return st;
+        }
+    }
+    return TPR_OK;
+}
+
+uint32_t tpr_input_count(const tpr_model_t *m)
+{
+    return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_inputs : 0;
+}
+
+uint32_t tpr_output_count(const tpr_model_t *m)
+{
+    return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_outputs : 0;
+}
+
+static tpr_status_t get_io(tpr_model_t *m, uint32_t pos, uint32_t n, uint32_t index, tpr_io_t *io)
+{
+    tpr_fb_t fb;
+    tpr_vec_t v;
+    tpr_tensor_t t;
+    tpr_status_t st;
+    uint32_t i;
+    if (m == 0 || io == 0 || m->ready != TPR_READY_MAGIC || index >= n) {
+        return TPR_ERR_ARG;
+    }
+    fb.b = m->data;
+    fb.n = m->size;
+    fb.err = TPR_OK;
+    v.pos = pos;
+    v.len = n;
+    if ((st = io_tensor(m, &fb, &v, index, &t, 1)) != TPR_OK) {
+        return st;
+    }
+    memset(io, 0, sizeof *io);
+    io->data = t.data;
+    io->bytes = t.bytes;
+    io->ndims = t.ndims;
+    for (i = 0; i < t.ndims; ++i) {
+        io->dims[i] = t.dims[i];
+    }
+    io->type = t.type;
+    io->zero_point = t.zp;
+    io->scale_bits = t.scale;
+    return TPR_OK;
+}
+
+tpr_status_t tpr_input(tpr_model_t *m, uint32_t index, tpr_io_t *io)
+{
+    return m == 0 ? TPR_ERR_ARG : get_io(m, m->inputs, m->n_inputs, index, io);
+}
+
+tpr_status_t tpr_output(tpr_model_t *m, uint32_t index, tpr_io_t *io)
+{
+    return m == 0 ? TPR_ERR_ARG : get_io(m, m->outputs, m->n_outputs, index, io);
+}

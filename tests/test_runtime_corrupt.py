@@ -1,0 +1,192 @@
+"""Untrusted model bytes: corrupt models give an error status, never a crash or an out-of-bounds
+access. Checked with the host driver (firmware/runtime/host/tpr_run.c) built with
+AddressSanitizer and UndefinedBehaviorSanitizer (-fno-sanitize-recover: the first finding aborts
+the run). The driver copies each file into a buffer of exactly its size and runs the model in an
+arena of exactly the size the runtime asked for, so a read or write past either is caught.
+
+Corruptions of several valid models: truncation at every 1/16th of the length, random byte
+flips (the models that still validate are also run), a wrong file identifier, out-of-range
+buffer/opcode/tensor indices, and every 32-bit word of the header region set to 0xFFFFFFFF."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from runtime_models import DIRECT, direct_network
+
+pytestmark = pytest.mark.compile
+
+
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as s
+
+    return s
+
+
+def _repack(model: bytes, edit) -> bytes:
+    import flatbuffers
+
+    s = _schema()
+    m = s.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    edit(m)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _bad_buffer_index(m):
+    tensors = m.subgraphs[0].tensors
+    t = next((t for t in tensors if t.buffer > 0), tensors[0])
+    t.buffer = len(m.buffers) + 7
+
+
+def _huge_buffer_index(m):
+    m.subgraphs[0].tensors[0].buffer = 0xFFFFFFF0
+
+
+def _bad_opcode_index(m):
+    m.subgraphs[0].operators[0].opcodeIndex = len(m.operatorCodes) + 3
+
+
+def _bad_tensor_index(m):
+    m.subgraphs[0].operators[-1].inputs[0] = len(m.subgraphs[0].tensors) + 100
+
+
+def _negative_tensor_index(m):
+    m.subgraphs[0].operators[0].outputs[0] = -5
+
+
+def _bad_graph_output(m):
+    m.subgraphs[0].outputs[0] = len(m.subgraphs[0].tensors)
+
+
+def _negative_dim(m):
+    m.subgraphs[0].tensors[0].shape[0] = -3
+
+
+def _huge_dims(m):
+    t = m.subgraphs[0].tensors[0]
+    t.shape = np.array([65536, 65536, 65536, 1], dtype=np.int32)
+
+
+EDITS = {
+    "bad-buffer-index": (_bad_buffer_index, "TPR_ERR_INDEX"),
+    "huge-buffer-index": (_huge_buffer_index, "TPR_ERR_INDEX"),
+    "bad-opcode-index": (_bad_opcode_index, "TPR_ERR_INDEX"),
+    "bad-tensor-index": (_bad_tensor_index, "TPR_ERR_INDEX"),
+    "negative-tensor-index": (_negative_tensor_index, "TPR_ERR_INDEX"),
+    "bad-graph-output": (_bad_graph_output, "TPR_ERR_INDEX"),
+    "negative-dim": (_negative_dim, "TPR_ERR_SHAPE"),
+    "huge-dims": (_huge_dims, "TPR_ERR_LIMIT"),
+}
+
+
+def _base_models() -> dict[str, bytes]:
+    rng = np.random.default_rng(11)
+    models = {"network": direct_network(rng)}
+    for name, build in DIRECT.items():
+        models[name.lower()] = build(rng)
+    return models
+
+
+@pytest.fixture(scope="module")
+def driver():
+    from tinyprune.runtime import host_driver
+
+    return host_driver(sanitize=True)
+
+
+def _run(driver, paths, invoke=2, max_arena=200_000) -> dict[str, tuple[str, str]]:
+    proc = subprocess.run([str(driver), "--invoke", str(invoke), "--max-arena", str(max_arena), *map(str, paths)],
+                          capture_output=True, text=True, timeout=600)
+    assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr[-6000:]
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    results = {}
+    for line in proc.stdout.splitlines():
+        path, status, _arena, detail = line.split(" ", 3)
+        results[path] = (status, detail)
+    assert len(results) == len(paths), proc.stdout[-2000:]
+    return results
+
+
+def test_corrupt_models_are_rejected_without_memory_errors(tmp_path, driver):
+    rng = np.random.default_rng(2024)
+    expect: dict[str, str | None] = {}  # path -> required status (None: any)
+    paths = []
+
+    def add(name: str, data: bytes, status: str | None):
+        p = tmp_path / f"{name}.tflite"
+        p.write_bytes(data)
+        paths.append(p)
+        expect[str(p)] = status
+
+    for base_name, model in _base_models().items():
+        add(f"{base_name}-valid", model, "TPR_OK")
+        n = len(model)
+        for k in range(16):  # truncated at every 1/16th
+            add(f"{base_name}-trunc{k:02d}", model[: n * k // 16], "not-ok")
+        bad_id = bytearray(model)
+        bad_id[4:8] = b"TFL2"
+        add(f"{base_name}-identifier", bytes(bad_id), "TPR_ERR_IDENTIFIER")
+        for edit_name, (edit, status) in EDITS.items():
+            add(f"{base_name}-{edit_name}", _repack(model, edit), status)
+        for k in range(0, min(n, 256) - 3, 4):  # each header word set to all ones
+            b = bytearray(model)
+            b[k:k + 4] = b"\xff\xff\xff\xff"
+            add(f"{base_name}-word{k:03d}", bytes(b), None)
+        for k in range(40):  # random byte flips
+            b = bytearray(model)
+            for _ in range(int(rng.integers(1, 5))):
+                b[int(rng.integers(0, n))] ^= int(rng.integers(1, 256))
+            add(f"{base_name}-flip{k:02d}", bytes(b), None)
+
+    results = _run(driver, paths)
+    wrong = []
+    for path, want in expect.items():
+        status, detail = results[path]
+        if want == "not-ok" and status == "TPR_OK" or want not in (None, "not-ok") and status != want:
+            wrong.append(f"{path.rsplit('/', 1)[-1]}: {status} ({detail}), expected {want}")
+    assert not wrong, "\n".join(wrong[:20])
+    rejected = sum(1 for s, _ in results.values() if s != "TPR_OK")
+    assert rejected > len(paths) // 3
+
+
+def test_every_error_has_a_message(tmp_path, driver):
+    """A detail message names the problem (and the operator or tensor where there is one)."""
+    model = _base_models()["network"]
+    p = tmp_path / "m.tflite"
+    p.write_bytes(_repack(model, _bad_buffer_index))
+    status, detail = _run(driver, [p])[str(p)]
+    assert status == "TPR_ERR_INDEX"
+    assert "tensor" in detail and "buffer index out of range" in detail
+
+
+@pytest.mark.slow
+def test_corrupt_converted_models(tmp_path, driver):
+    """The same on models the TFLite converter wrote (its layout: metadata, signatures, 16-byte
+    aligned buffers at the end), most of them still valid after a flip and then run."""
+    import re
+
+    from runtime_models import zoo_models
+
+    rng = np.random.default_rng(77)
+    paths = []
+    for name, model in zoo_models().items():
+        for k in range(16):
+            p = tmp_path / f"{name}-trunc{k:02d}.tflite"
+            p.write_bytes(model[: len(model) * k // 16])
+            paths.append(p)
+        for k in range(30):
+            b = bytearray(model)
+            for _ in range(int(rng.integers(1, 6))):  # half in the header region, half anywhere
+                b[int(rng.integers(0, min(len(model), 4096) if k % 2 else len(model)))] ^= int(rng.integers(1, 256))
+            p = tmp_path / f"{name}-flip{k:02d}.tflite"
+            p.write_bytes(bytes(b))
+            paths.append(p)
+    results = _run(driver, paths, invoke=1)
+    truncated_ok = [p for p, (s, _) in results.items() if re.search(r"-trunc\d+\.tflite$", p) and s == "TPR_OK"]
+    assert not truncated_ok
+    assert sum(1 for s, _ in results.values() if s == "TPR_OK") > 0  # flipped weights still run
