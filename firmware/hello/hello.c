@@ -32,6 +32,11 @@ int main(void)
     tp_sh_put_u32(((volatile const uint8_t *)tp_hello_pad)[0]);
     tp_sh_puts("\n");
 #endif
+#ifdef TP_HELLO_HANG
+    /* Test aid: a firmware that never finishes, for the emulator timeout. */
+    for (;;) {
+    }
+#endif
     tp_sh_puts("stack used: ");
     tp_sh_put_u32(tp_stack_high_water_bytes());
     tp_sh_puts(" of ");

@@ -1,0 +1,80 @@
+"""What `tinyprune build` and `tinyprune verify` share: reading a .tflite, picking samples,
+printing the measured figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from tinyprune.errors import BadInput
+from tinyprune.sizes import format_size
+
+
+def add_samples_options(parser: argparse.ArgumentParser, default_limit: int = 200) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--dataset", metavar="D", help="test samples from this dataset (digits, mnist1d or a .npz)")
+    group.add_argument("--random", type=_positive_int, metavar="N", help="N random int8 inputs (no dataset needed)")
+    parser.add_argument("--limit", type=_positive_int, default=default_limit, metavar="N",
+                        help=f"use at most N test samples of --dataset (default {default_limit})")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --random inputs (default 0)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def read_tflite(path: Path) -> bytes:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"model file {path} does not exist")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise BadInput(f"{path} is not a TFLite model (no 'TFL3' identifier)",
+                       hint="give the model_int8.tflite that `tinyprune convert` wrote, or any int8 .tflite")
+    return data
+
+
+def pick_samples(model: bytes, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(inputs in the model's dtype and layout, labels or None, a description)."""
+    from tinyprune.samples import model_inputs, random_inputs
+    from tinyprune.tflite_info import read_model
+
+    tensor = read_model(model).inputs[0]
+    if args.dataset:
+        from tinyprune.data import load_dataset
+
+        data = load_dataset(args.dataset)
+        n = min(args.limit, len(data.x_test))
+        return model_inputs(data.x_test[:n], tensor), data.y_test[:n], f"{n} test samples of {data.name}"
+    n = args.random or args.limit
+    return random_inputs(tensor, n, seed=args.seed), None, f"{n} random inputs (seed {args.seed})"
+
+
+def size_lines(r: dict) -> list[tuple[str, str]]:
+    def both(used: int, budget: int) -> str:
+        return f"{used} B ({format_size(used)}) of {budget} B budget ({100 * used / budget:.1f} %)"
+
+    return [
+        ("flash", both(r["flash_bytes"], r["flash_budget_bytes"])),
+        ("  model", f"{r['model_bytes']} B"),
+        ("  runtime code", f"{r['runtime_code_bytes']} B"),
+        ("RAM", both(r["ram_bytes"], r["ram_budget_bytes"])),
+        ("  arena", f"{r['arena_bytes']} B"),
+    ]
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"  {key.ljust(width)}  {value}")

@@ -1,0 +1,113 @@
+"""``tinyprune verify MODEL.tflite --board B``: run the model on the board's emulated core."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from tinyprune.commands._common import add_board_options, add_json_option
+from tinyprune.commands._target import add_samples_options, pick_samples, print_table, read_tflite, size_lines
+
+HELP = "run a .tflite on an emulated board and check it against the host"
+DESCRIPTION = """\
+Build firmware for the board around MODEL.tflite, run it on the emulated core of that board
+(QEMU by default) and check it:
+
+  * every output byte equals TensorFlow Lite Micro's on the host for the same input (bit-exact);
+  * accuracy, recomputed from the outputs the target produced (with --dataset);
+  * flash and RAM against the board's budget (arm-none-eabi-size + map file), arena, the
+    stack's high-water mark, and instructions per inference (SysTick under qemu -icount:
+    instructions, not cycles; the latency at the board's clock is an estimate).
+
+Exit status 0 when bit-exact and within budget, 1 when the model ran but a check failed,
+2 for bad input. Works for any int8 .tflite: use --random N when you have no dataset.
+
+Examples:
+  tinyprune verify out/model_int8.tflite --board nucleo-f446re --dataset digits
+  tinyprune verify model.tflite --board rpi-pico --random 100 --json verify.json
+  tinyprune verify model.tflite --board nrf52840dk --dataset digits --emulator renode
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, metavar="MODEL.tflite")
+    add_board_options(parser, required=True)
+    add_samples_options(parser)
+    parser.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
+                        help="qemu (default, always available) or renode (needs renode-test on PATH)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="kill the emulator after this long (default: from the model's MACs)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the firmware (ELF, map, harness sources) in DIR")
+    add_json_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinyprune.boards import load_board
+    from tinyprune.errors import CheckFailed
+    from tinyprune.report import new_report, write_report
+    from tinyprune.verify import verify_model
+
+    board = load_board(args.board, args.boards_dir)
+    model = read_tflite(args.model)
+    if args.emulator == "renode":
+        return run_renode(model, board, args)
+    inputs, labels, described = pick_samples(model, args)
+    print(f"Verifying {args.model} on {board.name} ({board.core}) in QEMU {board.qemu_machine} with {described}")
+    with tempfile.TemporaryDirectory(prefix="tinyprune-verify-") as tmp:
+        result = verify_model(model, board, inputs, labels, Path(tmp), timeout_s=args.timeout,
+                              progress=lambda text: print(f"  ... {text}", flush=True))
+        if args.keep:
+            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
+    report = new_report("verify", model=str(args.model), samples_from=described, **result.to_dict())
+    if args.keep is None:
+        report["elf"] = report["map_file"] = None
+    json_path = args.json_file or Path("verify_report.json")
+    write_report(json_path, report)
+    print_summary(report)
+    print(f"Report: {json_path}")
+    if not result.bit_exact:
+        raise CheckFailed(f"{result.mismatches} of {result.samples} outputs differ from TFLite Micro's")
+    if not result.fits:
+        raise CheckFailed(f"the firmware does not fit {board.name}'s budget (see the sizes above)")
+    return 0
+
+
+def print_summary(r: dict) -> None:
+    acc = "n/a (no labels)" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} % on target, " \
+          f"{100 * r['host_accuracy']:.2f} % in TFLite Micro on the host"
+    ipm = f"{r['instructions_per_mac']:.2f}" if r["instructions_per_mac"] else "n/a"
+    rows = [
+        ("board", f"{r['board']} ({r['core']}), emulated on {r['emulator']} {r['machine']}"),
+        ("bit-exact", f"{'yes' if r['bit_exact'] else 'NO'}: {r['samples'] - r['mismatches']} of {r['samples']} "
+                      f"outputs equal TFLite Micro's"),
+        ("accuracy", acc),
+        *size_lines(r),
+        ("  TFLM arena", f"{r['tflm_arena_bytes']} B on this 64-bit host, ~{r['tflm_arena_bytes_32bit_estimate']} B "
+                         f"estimated on a 32-bit core"),
+        ("stack used", f"{r['stack_bytes']} B of {r['stack_reserved_bytes']} B reserved"),
+        ("instructions", f"{r['instructions_per_inference']:,.0f} per inference, {r['macs_per_inference']:,} MACs, "
+                         f"{ipm} instructions/MAC"),
+        ("latency", f"~{r['estimated_latency_ms']:.2f} ms at the board's clock (estimate from instruction "
+                    f"counts; QEMU models no cycles)"),
+        ("fits", "yes" if r["fits"] else "NO"),
+    ]
+    print_table(rows)
+
+
+def run_renode(model: bytes, board, args) -> int:
+    from tinyprune import renode
+    from tinyprune.commands.build import build_hardware
+    from tinyprune.errors import ToolMissing
+
+    if not renode.renode_available():
+        raise ToolMissing("--emulator renode needs renode-test on PATH", hint=renode.RENODE_INSTALL_HINT)
+    out = args.keep or Path(tempfile.mkdtemp(prefix="tinyprune-renode-"))
+    out.mkdir(parents=True, exist_ok=True)
+    hw = build_hardware(model, board, args, out, out / ".build")
+    renode.run_robot(out / hw["robot"])
+    print(f"Renode: {board.name} printed the expected outputs digest {hw['expected_digest']} "
+          f"({hw['samples']}); scripts in {out}")
+    return 0
