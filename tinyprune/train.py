@@ -1,7 +1,10 @@
-"""Training, fine-tuning and evaluation of classification models on a ``Dataset``.
+"""Training, fine-tuning and evaluation of models on a ``Dataset``.
 
-Deterministic for a given seed on the CPU. ``trained_zoo_checkpoint`` trains a zoo model once
-and caches the weights under the tinyprune cache directory, so tests and the demo share it.
+Classification models (cross-entropy, accuracy) and reconstruction models such as the
+anomaly-detection autoencoder (mean squared error against the flattened input; labels are
+ignored). Deterministic for a given seed on the CPU. ``trained_zoo_checkpoint`` trains a zoo
+model once and caches the weights under the tinyprune cache directory (with a file lock, so
+parallel test workers share one training run).
 """
 
 from __future__ import annotations
@@ -33,11 +36,16 @@ class TrainConfig:
     seed: int = 0
 
 
+TASKS = ("classification", "reconstruction")
+METRICS = {"classification": "accuracy", "reconstruction": "mse"}  # higher accuracy / lower mse is better
+
+
 @dataclass
 class TrainResult:
-    val_accuracy: float
+    val_accuracy: float  # the task's metric on the validation split (accuracy, or mse for reconstruction)
     test_accuracy: float
     history: list[dict] = field(default_factory=list)  # per epoch: loss, val_accuracy
+    metric: str = "accuracy"
 
 
 def set_seed(seed: int) -> None:
@@ -60,10 +68,33 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((predict(model, x).argmax(axis=1) == y).mean())
 
 
+def mse(model: nn.Module, x: np.ndarray) -> float:
+    """Mean squared reconstruction error against the flattened input."""
+    if len(x) == 0:
+        return float("nan")
+    out = predict(model, x)
+    return float(((out.reshape(len(x), -1) - x.reshape(len(x), -1)) ** 2).mean())
+
+
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, task: str = "classification") -> float:
+    """The task's metric: accuracy (classification) or mean squared error (reconstruction)."""
+    return mse(model, x) if task == "reconstruction" else accuracy(model, x, y)
+
+
+def _loss_fn(task: str):
+    if task == "reconstruction":
+        mse_loss = nn.MSELoss()
+        return lambda out, x, y: mse_loss(out.reshape(len(x), -1), x.reshape(len(x), -1))
+    ce = nn.CrossEntropyLoss()
+    return lambda out, x, y: ce(out, y)
+
+
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig = TrainConfig(), desc: str = "train",
           on_epoch: Callable[[int, dict], None] | None = None,
-          loss_hook: Callable[[nn.Module], torch.Tensor] | None = None) -> TrainResult:
-    """Adam with a cosine learning-rate schedule; cross-entropy on the training split.
+          loss_hook: Callable[[nn.Module], torch.Tensor] | None = None,
+          task: str = "classification") -> TrainResult:
+    """Adam with a cosine learning-rate schedule on the training split: cross-entropy for
+    classification, mean squared error against the input for reconstruction.
 
     ``loss_hook`` adds a term to the loss (e.g. a sparsity regulariser during pruning).
     """
@@ -73,7 +104,7 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig = TrainConfig(), des
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, (len(x) + cfg.batch_size - 1) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps_per_epoch))
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = _loss_fn(task)
     gen = torch.Generator().manual_seed(cfg.seed)
     history = []
     with bar(range(cfg.epochs), desc=desc, unit="epoch") as epochs:
@@ -86,23 +117,25 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig = TrainConfig(), des
                 if len(idx) < 2:  # BatchNorm needs two samples
                     continue
                 opt.zero_grad()
-                loss = loss_fn(model(x[idx]), y[idx])
+                loss = loss_fn(model(x[idx]), x[idx], y[idx])
                 if loss_hook is not None:
                     loss = loss + loss_hook(model)
                 loss.backward()
                 opt.step()
                 sched.step()
                 total += loss.item() * len(idx)
-            record = {"epoch": epoch + 1, "loss": total / len(x), "val_accuracy": accuracy(model, data.x_val, data.y_val)}
+            record = {"epoch": epoch + 1, "loss": total / len(x),
+                      "val_accuracy": evaluate(model, data.x_val, data.y_val, task)}
             history.append(record)
             epochs.set_postfix(loss=f"{record['loss']:.3f}", val=f"{record['val_accuracy']:.3f}")
             if on_epoch:
                 on_epoch(epoch, record)
     model.eval()
     return TrainResult(
-        val_accuracy=accuracy(model, data.x_val, data.y_val),
-        test_accuracy=accuracy(model, data.x_test, data.y_test),
+        val_accuracy=evaluate(model, data.x_val, data.y_val, task),
+        test_accuracy=evaluate(model, data.x_test, data.y_test, task),
         history=history,
+        metric=METRICS[task],
     )
 
 
@@ -129,8 +162,9 @@ def trained_zoo_checkpoint(zoo_name: str, dataset: str, cfg: TrainConfig = Train
     path = cache_dir() / "checkpoints" / f"{zoo_name}-{dataset}-{key}.pt"
     with _file_lock(path.with_suffix(".lock")):
         if not path.exists():
-            model = zoo.get(zoo_name).build()
-            train(model, data, cfg, desc=f"train {zoo_name}")
+            entry = zoo.get(zoo_name)
+            model = entry.build()
+            train(model, data, cfg, desc=f"train {zoo_name}", task=entry.task)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             torch.save(model.state_dict(), tmp)
             os.replace(tmp, path)
