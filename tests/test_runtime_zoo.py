@@ -79,6 +79,16 @@ def _convert(tmp_path: Path, cli, name: str, dataset: str, weights: Path | None 
     return (out / "model_int8.tflite").read_bytes(), report
 
 
+def _random_weights(tmp_path: Path, entry) -> Path:
+    """Freshly initialised weights (convert uses the cached trained ones when given none)."""
+    import torch
+
+    torch.manual_seed(0)
+    path = tmp_path / f"{entry.name}-random.pt"
+    torch.save(entry.build().state_dict(), path)
+    return path
+
+
 def _random_dataset(path: Path, shape: tuple[int, ...], classes: int) -> Path:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, *shape)).astype(np.float32)
@@ -100,7 +110,7 @@ def test_converted_zoo_model(tmp_path, cli, name):
         from tinyprune.train import trained_zoo_checkpoint
 
         variants.append(_convert(tmp_path, cli, name, entry.dataset, trained_zoo_checkpoint(name, entry.dataset)))
-        variants.append(_convert(tmp_path / "random", cli, name, entry.dataset))
+        variants.append(_convert(tmp_path / "random", cli, name, entry.dataset, _random_weights(tmp_path, entry)))
     else:
         data = _random_dataset(tmp_path / "data.npz", entry.input_shape, max(entry.outputs, 2))
         variants.append(_convert(tmp_path, cli, name, str(data)))

@@ -10,6 +10,7 @@ from the target's outputs, and reads sizes from ``arm-none-eabi-size`` and the m
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -343,3 +344,23 @@ def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndar
         estimated_latency_ms=instr / board.clock_hz * 1000.0,
         fits=fits, ops=hb.ops, elf=str(hb.elf), map_file=str(hb.build.map_file),
     )
+
+
+def build_hardware(model: bytes, board, inputs, labels, described: str, out_dir: Path, work: Path) -> dict:
+    """The UART/embedded-samples image at the board's addresses, with its Renode scripts.
+    ``inputs`` are in the model's dtype and layout; ``labels`` may be None."""
+    from tinyprune import renode
+
+    if labels is None:
+        labels = np.full(len(inputs), -1)
+    hb = build_harness(model, board, work, name="firmware-hw", hardware=True,
+                       embedded=EmbeddedSamples(inputs, labels))
+    shutil.copy(hb.build.elf, out_dir / "firmware-hw.elf")
+    shutil.copy(hb.build.map_file, out_dir / "firmware-hw.map")
+    host = host_outputs(model, inputs)
+    labelled = bool((labels >= 0).all()) and host.shape[1] > 1
+    correct = int((host.argmax(axis=1) == labels).sum()) if labelled else None
+    expected = renode.RenodeExpectation(outputs_digest(host), correct, len(inputs))
+    resc, robot = renode.write_scripts(board, out_dir, "firmware-hw.elf", expected)
+    return {"elf": "firmware-hw.elf", "samples": described, "resc": resc.name, "robot": robot.name,
+            "expected_digest": f"0x{expected.digest:08x}", "expected_correct": correct, **hb.sizes}

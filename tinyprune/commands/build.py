@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from tinyprune.boards import load_board
     from tinyprune.outdir import check_output_dir, staged_output
     from tinyprune.report import new_report, write_report
-    from tinyprune.verify import build_harness
+    from tinyprune.verify import build_hardware, build_harness
 
     board = load_board(args.board, args.boards_dir)
     model = read_tflite(args.model)
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         report = new_report("build", board=board.name, core=board.core, model=str(args.model),
                             qemu_machine=board.qemu_machine, arena_bytes=hb.arena_bytes, ops=hb.ops, **hb.sizes)
         if args.hardware:
-            report["hardware"] = build_hardware(model, board, args, tmp, work)
+            inputs, labels, described = pick_samples(model, args)
+            report["hardware"] = build_hardware(model, board, inputs, labels, described, tmp, work)
         shutil.rmtree(work)
         write_report(tmp / "build_report.json", report)
     print(f"Built firmware for {board.name} ({board.core}, QEMU {board.qemu_machine}): it fits.")
@@ -64,26 +65,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"Wrote {args.out}/firmware.elf, firmware.map, build_report.json"
           + (f", firmware-hw.elf, {board.name}.resc, {board.name}.robot" if args.hardware else ""))
     return 0
-
-
-def build_hardware(model: bytes, board, args, out_dir: Path, work: Path) -> dict:
-    """The UART/embedded-samples image at the board's addresses, with its Renode scripts."""
-    import numpy as np
-
-    from tinyprune import renode
-    from tinyprune.verify import EmbeddedSamples, build_harness, host_outputs, outputs_digest
-
-    inputs, labels, described = pick_samples(model, args)
-    if labels is None:
-        labels = np.full(len(inputs), -1)
-    hb = build_harness(model, board, work, name="firmware-hw", hardware=True,
-                       embedded=EmbeddedSamples(inputs, labels))
-    shutil.copy(hb.build.elf, out_dir / "firmware-hw.elf")
-    shutil.copy(hb.build.map_file, out_dir / "firmware-hw.map")
-    host = host_outputs(model, inputs)
-    labelled = bool((labels >= 0).all()) and host.shape[1] > 1
-    correct = int((host.argmax(axis=1) == labels).sum()) if labelled else None
-    expected = renode.RenodeExpectation(outputs_digest(host), correct, len(inputs))
-    resc, robot = renode.write_scripts(board, out_dir, "firmware-hw.elf", expected)
-    return {"elf": "firmware-hw.elf", "samples": described, "resc": resc.name, "robot": robot.name,
-            "expected_digest": f"0x{expected.digest:08x}", "expected_correct": correct, **hb.sizes}

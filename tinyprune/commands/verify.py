@@ -99,14 +99,15 @@ def print_summary(r: dict) -> None:
 
 def run_renode(model: bytes, board, args) -> int:
     from tinyprune import renode
-    from tinyprune.commands.build import build_hardware
+    from tinyprune.verify import build_hardware
     from tinyprune.errors import ToolMissing
 
     if not renode.renode_available():
         raise ToolMissing("--emulator renode needs renode-test on PATH", hint=renode.RENODE_INSTALL_HINT)
     out = args.keep or Path(tempfile.mkdtemp(prefix="tinyprune-renode-"))
     out.mkdir(parents=True, exist_ok=True)
-    hw = build_hardware(model, board, args, out, out / ".build")
+    inputs, labels, described = pick_samples(model, args)
+    hw = build_hardware(model, board, inputs, labels, described, out, out / ".build")
     renode.run_robot(out / hw["robot"])
     print(f"Renode: {board.name} printed the expected outputs digest {hw['expected_digest']} "
           f"({hw['samples']}); scripts in {out}")
