@@ -1,0 +1,711 @@
+"""The human-readable reports of one ``tinyprune deploy``: Markdown, self-contained HTML, plots.
+
+    from tinyprune.deploy_report import render, summary_lines
+    names = render(report, out_dir)    # report.md, report.html, accuracy/memory/channels/search.png
+    lines = summary_lines(report)      # what the CLI prints at the end
+
+``report`` is the dict ``tinyprune.deploy`` writes to ``report.json``. The content is built once
+as a list of blocks (headings, paragraphs, tables, images) and written both as Markdown and as
+HTML, so the two always say the same. Missing or ``None`` figures show as "n/a". Plots are drawn
+with matplotlib's Agg canvas at a fixed size and resolution, with fixed fonts and no metadata, so
+the same report gives byte-identical PNGs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinyprune.sizes import format_size
+
+PLOTS = ("accuracy.png", "memory.png", "channels.png", "search.png")
+DPI = 100
+NA = "n/a"
+LATENCY_CAVEAT = ("an estimate from instruction counts: QEMU -icount counts instructions, not cycles "
+                  "(no pipeline, caches or flash wait states), and latency = instructions / clock")
+LATENCY_CAVEAT_SHORT = "an estimate from instruction counts (QEMU -icount), not measured cycles"
+STAGES = (  # accuracy key, label, where it was measured ({n}: samples run on the target)
+    ("float", "float (torch)", "test set"),
+    ("pruned", "pruned (torch)", "test set"),
+    ("int8_tflite", "int8 TFLite", "test set, TF Lite interpreter"),
+    ("tflm_host", "TFLite Micro (host)", "test set, tflite_micro interpreter"),
+    ("target", "on target", "{n} test samples, run on the emulated board"),
+    ("target_host_tflm_same_samples", "TFLite Micro (host), same samples", "the same {n} test samples"),
+)
+PLOTTED_STAGES = (("float", "float\n(torch)"), ("pruned", "pruned\n(torch)"), ("int8_tflite", "int8\nTFLite"),
+                  ("tflm_host", "TFLite Micro\n(host)"), ("target", "on target\n(QEMU)"))
+COLORS = {"runtime code": "#4C72B0", "model (.tflite)": "#DD8452", "other code and data": "#8172B3",
+          "arena": "#55A868", "other static RAM": "#937860", "stack reserve": "#C44E52",
+          "reserved for the application": "#B0B0B0", "free": "#E8F0E0"}
+PHASE_COLORS = {"start": "#4C72B0", "prune": "#DD8452", "final": "#55A868", "scratch": "#8172B3"}
+_RC = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
+       "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "savefig.facecolor": "white",
+       "figure.facecolor": "white", "path.simplify": False, "svg.hashsalt": "tinyprune"}
+
+
+# ---- values ---------------------------------------------------------------------------------------
+
+def _num(value) -> float | None:
+    """A real number, or None for anything else (None, text, bools)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+        return None  # not a number, or NaN
+    return value
+
+
+def _dig(d, *keys):
+    """``d[k1][k2]...``, or None where a level is missing or not a dict."""
+    for key in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def _sub(a, b) -> float | None:
+    a, b = _num(a), _num(b)
+    return None if a is None or b is None else a - b
+
+
+def fmt_bytes(n) -> str:
+    n = _num(n)
+    if n is None:
+        return NA
+    n = int(n)
+    return f"{n:,} B" if abs(n) < 1024 else f"{n:,} B ({'-' if n < 0 else ''}{format_size(abs(n))})"
+
+
+def fmt_b(n) -> str:
+    """Bytes without the binary-unit gloss: ``363,000 B``."""
+    n = _num(n)
+    return NA if n is None else f"{int(n):,} B"
+
+
+def fmt_count(n, digits: int = 0) -> str:
+    n = _num(n)
+    return NA if n is None else f"{n:,.{digits}f}"
+
+
+def fmt_pct(part, whole) -> str:
+    part, whole = _num(part), _num(whole)
+    return NA if part is None or not whole else f"{100 * part / whole:.1f} %"
+
+
+def fmt_metric(value, metric: str) -> str:
+    value = _num(value)
+    if value is None:
+        return NA
+    return f"{100 * value:.2f} %" if metric == "accuracy" else f"{value:.5f}"
+
+
+def fmt_change(before, after, fmt=fmt_count) -> str:
+    if before is None and after is None:
+        return NA
+    if before == after:
+        return f"{fmt(after)} (unchanged)"
+    return f"{fmt(before)} → {fmt(after)}"
+
+
+def _metric(report: dict) -> str:
+    return report.get("metric") or _dig(report, "prune", "metric") or "accuracy"
+
+
+def _metric_name(metric: str) -> str:
+    return "accuracy" if metric == "accuracy" else metric.upper()
+
+
+def _metric_title(metric: str) -> str:
+    return "Accuracy" if metric == "accuracy" else metric.upper()
+
+
+def _budget(report: dict, memory: str) -> float | None:
+    value = _num(_dig(report, "budget", f"{memory}_bytes"))
+    return value if value is not None else _num(_dig(report, "sizes", f"{memory}_budget_bytes"))
+
+
+def _clock_mhz(report: dict) -> str:
+    hz = _num(report.get("clock_hz"))
+    return NA if not hz else f"{hz / 1e6:g} MHz"
+
+
+def _samples(report: dict) -> str:
+    return _dig(report, "verify", "samples_from") or f"{report.get('samples') or NA} test samples"
+
+
+def margin_text(used, budget) -> str:
+    """``40,123 B of 393,216 B (353,093 B free, 89.8 % of the budget)``, or over by how much."""
+    used, budget = _num(used), _num(budget)
+    if used is None or budget is None:
+        return f"{fmt_bytes(used)} of a {fmt_bytes(budget)} budget"
+    free = budget - used
+    tail = (f"{int(free):,} B free, {fmt_pct(free, budget)} of the budget" if free >= 0
+            else f"OVER by {int(-free):,} B, {fmt_pct(-free, budget)} of the budget")
+    return f"{int(used):,} B of {int(budget):,} B ({tail})"
+
+
+# ---- memory breakdown (shared by the table and the plot) -----------------------------------------
+
+def memory_parts(report: dict) -> dict[str, tuple[list[tuple[str, float | None]], float | None]]:
+    """{"Flash": ([(part, bytes)], board total), "RAM": ...}; parts sum to the total when all known."""
+    s = report.get("sizes") or {}
+    bm = report.get("board_memory") or {}
+    arena = _num(s.get("arena_bytes"))
+    other_ram = _sub(s.get("static_ram_bytes"), arena)
+    flash = [("runtime code", s.get("runtime_code_bytes")), ("model (.tflite)", s.get("model_bytes")),
+             ("other code and data", s.get("other_code_bytes")),
+             ("reserved for the application", bm.get("reserved_flash_bytes")), ("free", s.get("flash_free_bytes"))]
+    ram = [("arena", arena), ("other static RAM", other_ram), ("stack reserve", s.get("stack_reserved_bytes")),
+           ("reserved for the application", bm.get("reserved_ram_bytes")), ("free", s.get("ram_free_bytes"))]
+    return {"Flash": ([(k, _num(v)) for k, v in flash], _num(bm.get("flash_bytes"))),
+            "RAM": ([(k, _num(v)) for k, v in ram], _num(bm.get("ram_bytes")))}
+
+
+# ---- content blocks -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    kind: str = ""  # "good" / "bad": a headline, bold; "note": a caveat, italic
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class Items:
+    items: tuple[tuple[str, str], ...]  # (label, code): "label: `code`", label may be empty
+
+
+def _headline(report: dict) -> list:
+    fits = report.get("fits")
+    board = report.get("board") or NA
+    s = report.get("sizes") or {}
+    word = "yes" if fits else "NO" if fits is not None else NA
+    blocks = [Para(f"Fits {board}: {word}. Flash {margin_text(s.get('flash_bytes'), _budget(report, 'flash'))}; "
+                   f"RAM {margin_text(s.get('ram_bytes'), _budget(report, 'ram'))}.", "good" if fits else "bad")]
+    exact = report.get("bit_exact")
+    if exact is not None:
+        blocks.append(Para(f"Target outputs bit-exact with TFLite Micro on the host: {'yes' if exact else 'NO'} "
+                           f"({report.get('mismatches', NA)} of {report.get('samples', NA)} samples differ)."))
+    blocks.append(Para(f"Model {report.get('model') or NA} ({report.get('task') or NA}), dataset "
+                       f"{report.get('dataset') or NA}; board {board} ({report.get('mcu') or NA}, "
+                       f"{report.get('core') or NA}, {_clock_mhz(report)}), emulated on QEMU "
+                       f"{report.get('qemu_machine') or NA}; budget from {_dig(report, 'budget', 'source') or NA}; "
+                       f"tinyprune {report.get('tinyprune_version') or NA}, {report.get('created') or NA}."))
+    return blocks
+
+
+def _accuracy_blocks(report: dict) -> list:
+    metric = _metric(report)
+    acc = report.get("accuracy") or {}
+    n = report.get("samples") or NA
+    rows = []
+    for key, label, where in STAGES:
+        note = where.format(n=n)
+        if key == "target" and acc.get(key) is None and metric != "accuracy":
+            note += f" ({metric} is computed on the host; the target's outputs are compared byte for byte)"
+        rows.append((label, fmt_metric(acc.get(key), metric), note))
+    return [Heading(2, f"{_metric_title(metric)} per stage"),
+            Table(("Stage", _metric_title(metric), "Measured on"), tuple(rows)),
+            Image("accuracy.png", f"{_metric_name(metric)} at each stage")]
+
+
+def _size_blocks(report: dict) -> list:
+    s = report.get("sizes") or {}
+    bm = report.get("board_memory") or {}
+    summary = []
+    for name, key in (("Flash", "flash"), ("RAM", "ram")):
+        used, budget = s.get(f"{key}_bytes"), _budget(report, key)
+        free = _sub(budget, used)
+        summary.append((name, fmt_bytes(used), fmt_bytes(budget), f"{fmt_bytes(free)}, {fmt_pct(free, budget)}",
+                        fmt_bytes(bm.get(f"{key}_bytes"))))
+    parts = []
+    for memory, (segments, total) in memory_parts(report).items():
+        for label, value in segments:
+            if label == "stack reserve":
+                label = f"stack reserve (high-water mark {fmt_bytes(s.get('stack_bytes'))})"
+            parts.append((memory, label, fmt_bytes(value), fmt_pct(value, total)))
+    blocks = [Heading(2, "Memory vs budget"),
+              Table(("", "Used", "Budget", "Free (margin)", "Board total"), tuple(summary)),
+              Table(("Memory", "Part", "Bytes", "Of the board's total"), tuple(parts))]
+    tflm = _num(s.get("tflm_arena_bytes"))
+    if tflm:
+        blocks.append(Para(f"TFLite Micro needs a {fmt_bytes(tflm)} arena for this model on the host (about "
+                           f"{fmt_bytes(s.get('tflm_arena_bytes_32bit_estimate'))} on a 32-bit core); tinyprune's "
+                           f"runtime plans it into {fmt_bytes(s.get('arena_bytes'))}."))
+    return blocks + [Image("memory.png", "flash and RAM against the board's total")]
+
+
+def _speed_blocks(report: dict) -> list:
+    sp = report.get("speed") or {}
+    rows = (("Instructions per inference (mean)", fmt_count(sp.get("instructions_per_inference"))),
+            ("Instructions per inference (max)", fmt_count(_dig(report, "verify", "instructions_per_inference_max"))),
+            ("MACs per inference", fmt_count(sp.get("macs_per_inference"))),
+            ("Instructions per MAC", fmt_count(sp.get("instructions_per_mac"), 2)),
+            (f"Estimated latency at {_clock_mhz(report)}", f"{fmt_count(sp.get('estimated_latency_ms'), 3)} ms"))
+    return [Heading(2, "Speed"), Table(("", "Value"), rows),
+            Para(f"The latency is {LATENCY_CAVEAT}. Measured over {_samples(report)}.", "note")]
+
+
+def _channel_blocks(report: dict) -> list:
+    rows = []
+    for layer in _dig(report, "prune", "layers") or []:
+        note = "protected" if layer.get("protected") else "" if layer.get("prunable") else "not prunable"
+        rows.append((str(layer.get("name", NA)), str(layer.get("op", NA)),
+                     fmt_change(layer.get("channels_before"), layer.get("channels_after")),
+                     fmt_change(layer.get("params_before"), layer.get("params_after")),
+                     fmt_change(layer.get("flash_bytes_before"), layer.get("flash_bytes_after")),
+                     fmt_change(layer.get("activation_bytes_before"), layer.get("activation_bytes_after")), note))
+    if not rows:
+        return [Heading(2, "Channels per layer"), Para("No per-layer data in this report.")]
+    return [Heading(2, "Channels per layer"),
+            Table(("Layer", "Op", "Output channels", "Params", "Flash bytes", "Activation bytes", "Note"),
+                  tuple(rows)),
+            Image("channels.png", "output channels per layer before and after pruning")]
+
+
+def _search_blocks(report: dict) -> list:
+    prune = report.get("prune") or {}
+    steps = prune.get("search_steps") or []
+    metric = _metric(report)
+    chosen = _chosen_index(prune)
+    how = ("the model already fit: passed through unchanged" if prune.get("passed_through")
+           else f"step {chosen} chosen" if chosen is not None else "no step chosen")
+    rows = tuple((str(st.get("step", i)), str(st.get("phase", NA)), fmt_count(st.get("params")),
+                  fmt_bytes(st.get("model_bytes")), fmt_bytes(st.get("flash_estimate_bytes")),
+                  fmt_bytes(st.get("ram_estimate_bytes")), fmt_metric(st.get(f"val_{metric}"), metric),
+                  st.get("over_budget") or "", "chosen" if i == chosen else "") for i, st in enumerate(steps))
+    return [Heading(2, "Pruning search"),
+            Para(f"{len(steps)} step(s) recorded; {how}. Pruning budget: flash "
+                 f"{fmt_bytes(prune.get('budget_flash_bytes'))}, RAM {fmt_bytes(prune.get('budget_ram_bytes'))} "
+                 f"({prune.get('budget_source') or NA}). Sizes are the cost model's estimates."),
+            Table(("Step", "Phase", "Params", ".tflite (est.)", "Flash (est.)", "RAM (est.)",
+                   f"Validation {_metric_name(metric)}", "Over budget", "Chosen"), rows),
+            Image("search.png", f"validation {_metric_name(metric)} against estimated size at each search step")]
+
+
+def _attempt_blocks(report: dict) -> list:
+    rows = tuple((str(a.get("number", NA)),
+                  f"{fmt_bytes(a.get('prune_flash_bytes'))} / {fmt_bytes(a.get('prune_ram_bytes'))}",
+                  f"{fmt_bytes(a.get('flash_estimate_bytes'))} / {fmt_bytes(a.get('ram_estimate_bytes'))}",
+                  f"{fmt_bytes(a.get('flash_bytes'))} / {fmt_bytes(a.get('ram_bytes'))}",
+                  "yes" if a.get("fits") else "no", ", ".join(a.get("cached") or []) or "none",
+                  str(a.get("note") or "")) for a in report.get("attempts") or [])
+    return [Heading(2, "Attempts"),
+            Table(("#", "Pruning budget flash / RAM", "Estimated flash / RAM", "Measured flash / RAM", "Fits",
+                   "From the cache", "Note"), rows)]
+
+
+def integration_items(report: dict) -> tuple[tuple[str, str], ...]:
+    """(build system, line) pairs from the report's ``integration``: a dict of lists, or a list."""
+    lines = report.get("integration") or {}
+    if isinstance(lines, dict):
+        names = {"cmake": "CMake", "make": "Make"}
+        return tuple((names.get(k, str(k)), str(line)) for k, v in lines.items()
+                     for line in ([v] if isinstance(v, str) else v or []))
+    return tuple(("", str(line)) for line in lines)
+
+
+def _file_blocks(report: dict) -> list:
+    files = tuple(("", str(name)) for name in report.get("files") or [])
+    blocks = [Heading(2, "Files"), Items(files) if files else Para("No files listed.")]
+    build = integration_items(report)
+    blocks += [Heading(2, "Use it in your firmware build"),
+               Items(build) if build else Para("No build-integration lines in this report.")]
+    return blocks
+
+
+def blocks(report: dict) -> list:
+    """The whole report as blocks, in order."""
+    title = f"tinyprune deploy: {report.get('model') or NA} on {report.get('board') or NA}"
+    return [Heading(1, title), *_headline(report), *_accuracy_blocks(report), *_size_blocks(report),
+            *_speed_blocks(report), *_channel_blocks(report), *_search_blocks(report), *_attempt_blocks(report),
+            *_file_blocks(report)]
+
+
+# ---- writers --------------------------------------------------------------------------------------
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_block(block) -> str:
+    if isinstance(block, Heading):
+        return f"{'#' * block.level} {block.text}"
+    if isinstance(block, Para):
+        return {"good": f"**{block.text}**", "bad": f"**{block.text}**", "note": f"*{block.text}*"}.get(
+            block.kind, block.text)
+    if isinstance(block, Table):
+        lines = ["| " + " | ".join(_md_cell(h) for h in block.header) + " |",
+                 "|" + "|".join(" --- " for _ in block.header) + "|"]
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+        return "\n".join(lines)
+    if isinstance(block, Image):
+        return f"![{block.alt}]({block.name})"
+    if isinstance(block, Items):
+        return "\n".join(f"- {label + ': ' if label else ''}`{code}`" for label, code in block.items)
+    raise TypeError(f"unknown report block {type(block).__name__}")
+
+
+def to_markdown(content: list) -> str:
+    return "\n\n".join(_md_block(b) for b in content) + "\n"
+
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.3em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}tr:nth-child(even) td{background:#fafafa}
+p.good{background:#e6f4ea;border-left:5px solid #2e7d32;padding:.5em .8em;font-weight:bold}
+p.bad{background:#fdecea;border-left:5px solid #c62828;padding:.5em .8em;font-weight:bold}
+p.note{font-style:italic;color:#555}
+figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
+code{background:#f4f4f4;padding:.1em .3em;border-radius:3px}
+""".strip()
+
+
+def _html_block(block, images: dict[str, bytes]) -> str:
+    e = html.escape
+    if isinstance(block, Heading):
+        return f"<h{block.level}>{e(block.text)}</h{block.level}>"
+    if isinstance(block, Para):
+        return f'<p class="{block.kind}">{e(block.text)}</p>' if block.kind else f"<p>{e(block.text)}</p>"
+    if isinstance(block, Table):
+        head = "".join(f"<th>{e(h)}</th>" for h in block.header)
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if isinstance(block, Image):
+        data = base64.b64encode(images[block.name]).decode("ascii")
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{e(block.alt)}"></figure>'
+    if isinstance(block, Items):
+        items = "".join(f"<li>{e(label) + ': ' if label else ''}<code>{e(code)}</code></li>"
+                        for label, code in block.items)
+        return f"<ul>{items}</ul>"
+    raise TypeError(f"unknown report block {type(block).__name__}")
+
+
+def to_html(content: list, images: dict[str, bytes]) -> str:
+    """One file: CSS inline, every image a data: URI, no external references."""
+    title = next((b.text for b in content if isinstance(b, Heading)), "tinyprune deploy")
+    body = "\n".join(_html_block(b, images) for b in content)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>\n{_CSS}\n</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+# ---- plots ----------------------------------------------------------------------------------------
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _draw(draw, report: dict) -> bytes:
+    """Run ``draw(report) -> Figure`` under tinyprune's fixed style (no user matplotlibrc)."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(_RC)
+        return _png(draw(report))
+
+
+def _placeholder(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666666")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _plot_accuracy(report: dict):
+    metric = _metric(report)
+    acc = report.get("accuracy") or {}
+    scale = 100.0 if metric == "accuracy" else 1.0
+    fig = _figure(6.4, 3.6)
+    ax = fig.add_subplot()
+    values = [(_num(acc.get(k)), i) for i, (k, _) in enumerate(PLOTTED_STAGES)]
+    known = [(i, v * scale) for v, i in values if v is not None]
+    ax.set_title(f"Test {_metric_name(metric)} at each stage")
+    ax.set_xticks(range(len(PLOTTED_STAGES)), [label for _, label in PLOTTED_STAGES])
+    ax.set_xlim(-0.5, len(PLOTTED_STAGES) - 0.5)
+    ax.set_ylabel("accuracy (%)" if metric == "accuracy" else f"{metric.upper()} (lower is better)")
+    if not known:
+        _placeholder(ax, "no accuracy figures in this report")
+        return fig
+    ax.plot([i for i, _ in known], [v for _, v in known], "-o", color="#4C72B0", zorder=3, label="test set")
+    same = _num(acc.get("target_host_tflm_same_samples"))
+    if same is not None:
+        ax.plot([len(PLOTTED_STAGES) - 1], [same * scale], "D", mfc="none", mec="#C44E52", ms=9, zorder=4,
+                label=f"TFLite Micro (host) on the same {report.get('samples') or NA} samples")
+    for i, v in known:
+        ax.annotate(f"{v:.2f} %" if metric == "accuracy" else f"{v:.5f}", (i, v), textcoords="offset points",
+                    xytext=(0, 8), ha="center")
+    for v, i in values:
+        if v is None:
+            ax.text(i, 0.5, NA, transform=ax.get_xaxis_transform(), ha="center", color="#888888")
+    ys = [v for _, v in known] + ([same * scale] if same is not None else [])
+    pad = max((max(ys) - min(ys)) * 0.3, 1.0 if metric == "accuracy" else abs(max(ys)) * 0.1 + 1e-6)
+    ax.set_ylim(max(0.0, min(ys) - pad), max(ys) + pad)
+    ax.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def _memory_bar(ax, row: int, segments, total: float | None) -> None:
+    known = [(label, v) for label, v in segments if v is not None]
+    whole = total or sum(max(v, 0) for _, v in known) or 1
+    left = 0.0
+    for label, value in known:
+        width = 100.0 * max(value, 0) / whole
+        ax.barh(row, width, left=left, height=0.6, color=COLORS[label], edgecolor="white", label=label)
+        if width >= 9:
+            ax.text(left + width / 2, row, format_size(int(value)), ha="center", va="center", fontsize=8)
+        left += width
+    ax.plot([100, 100], [row - 0.4, row + 0.4], color="black", lw=1.5)
+
+
+def _plot_memory(report: dict):
+    fig = _figure(8.0, 3.4)
+    ax = fig.add_subplot()
+    parts = memory_parts(report)
+    s = report.get("sizes") or {}
+    ticks = []
+    for row, (name, (segments, total)) in enumerate(parts.items()):
+        _memory_bar(ax, row, segments, total)
+        key = name.lower()
+        used, budget = s.get(f"{key}_bytes"), _budget(report, key)
+        board = format_size(int(total)) if total else NA
+        ticks.append(f"{name}\n{fmt_pct(used, budget)} of budget used\nboard {board}")
+    ax.set_yticks(range(len(parts)), ticks)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("% of the board's memory (black tick: the board's total)")
+    ax.set_title(f"Flash and RAM on {report.get('board') or NA}")
+    unique = _unique_legend(ax)
+    order = [label for label in COLORS if label in unique]  # flash parts, RAM parts, reserved, free
+    if not order:
+        _placeholder(ax, "no size figures in this report")
+        return fig
+    ncol = (len(order) + 1) // 2
+    order = [order[r * ncol + c] for c in range(ncol) for r in range(2) if r * ncol + c < len(order)]
+    fig.legend([unique[k] for k in order], order, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
+    return fig
+
+
+def _unique_legend(ax) -> dict:
+    """{label: handle}, the first handle of each label."""
+    handles, labels = ax.get_legend_handles_labels()
+    unique: dict = {}
+    for label, handle in zip(labels, handles):
+        unique.setdefault(label, handle)
+    return unique
+
+
+def _plot_channels(report: dict):
+    layers = _dig(report, "prune", "layers") or []
+    fig = _figure(7.0, min(12.0, 1.6 + 0.45 * max(len(layers), 1)))
+    ax = fig.add_subplot()
+    ax.set_title("Output channels per layer")
+    if not layers:
+        _placeholder(ax, "no per-layer data in this report")
+        return fig
+    ys = range(len(layers))
+    before = [_num(layer.get("channels_before")) or 0 for layer in layers]
+    after = [_num(layer.get("channels_after")) or 0 for layer in layers]
+    ax.barh([y - 0.2 for y in ys], before, height=0.4, color="#B8C7E0", label="before")
+    ax.barh([y + 0.2 for y in ys], after, height=0.4, color="#4C72B0", label="after")
+    for y, b, a in zip(ys, before, after):
+        ax.text(max(a, b), y, f"  {int(b)} → {int(a)}", va="center", fontsize=8)
+    names = [f"{layer.get('name', NA)} ({layer.get('op', '?')})" + (" *" if layer.get("protected") else "")
+             for layer in layers]
+    ax.set_yticks(list(ys), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(before + after + [1]) * 1.25)
+    ax.set_xlabel("output channels (* protected: never pruned)")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def _chosen_index(prune: dict) -> int | None:
+    steps = prune.get("search_steps") or []
+    chosen = prune.get("chosen_step")
+    if not isinstance(chosen, int) or isinstance(chosen, bool) or not steps:
+        return None
+    return chosen if 0 <= chosen < len(steps) else None
+
+
+def _search_points(report: dict) -> tuple[str, list[tuple[int, dict, float, float]]]:
+    """(x key, [(index, step, x bytes, y)]) for the steps that have both figures."""
+    steps = _dig(report, "prune", "search_steps") or []
+    ykey = f"val_{_metric(report)}"
+    xkey = "flash_estimate_bytes" if all(_num(st.get("flash_estimate_bytes")) is not None for st in steps) \
+        else "model_bytes"
+    points = [(i, st, _num(st.get(xkey)), _num(st.get(ykey))) for i, st in enumerate(steps)]
+    return xkey, [p for p in points if p[2] is not None and p[3] is not None]
+
+
+def _plot_search(report: dict):
+    metric = _metric(report)
+    scale = 100.0 if metric == "accuracy" else 1.0
+    prune = report.get("prune") or {}
+    xkey, points = _search_points(report)
+    fig = _figure(8.0, 4.0)
+    ax = fig.add_subplot()
+    passed = " (passed through: it already fit)" if prune.get("passed_through") else ""
+    ax.set_title(f"Pruning search: {len(prune.get('search_steps') or [])} step(s){passed}")
+    if not points:
+        _placeholder(ax, "no search steps with size and validation figures")
+        return fig
+    xs = [x / 1024 for _, _, x, _ in points]
+    ys = [y * scale for _, _, _, y in points]
+    ax.plot(xs, ys, "-", color="#999999", lw=0.8, zorder=1)
+    for (i, st, _, _), x, y in zip(points, xs, ys):
+        phase = str(st.get("phase", "?"))
+        over = bool(st.get("over_budget"))
+        ax.scatter([x], [y], s=40, zorder=3, label=f"{phase}{' (over budget)' if over else ''}",
+                   color="white" if over else PHASE_COLORS.get(phase, "#333333"),
+                   edgecolors=PHASE_COLORS.get(phase, "#333333"), linewidths=1.5)
+        ax.annotate(str(st.get("step", i)), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    chosen = _chosen_index(prune)
+    measured = _num(_dig(report, "sizes", "flash_bytes"))
+    for (i, st, _, _), x, y in zip(points, xs, ys):
+        if i == chosen:
+            ax.scatter([x], [y], marker="*", s=260, color="#F2C12E", edgecolors="black", zorder=4,
+                       label=f"chosen (step {st.get('step', i)})")
+            if measured is not None and xkey == "flash_estimate_bytes":
+                ax.scatter([measured / 1024], [y], marker="|", s=300, color="black", zorder=5,
+                           label="chosen, flash measured on the target")
+    _budget_lines(ax, report, xkey)
+    ax.set_xlabel("estimated flash: .tflite + runtime code (KiB)" if xkey == "flash_estimate_bytes"
+                  else "estimated .tflite size (KiB)")
+    ax.set_ylabel(f"validation {'accuracy (%)' if metric == 'accuracy' else metric.upper() + ' (lower is better)'}")
+    unique = _unique_legend(ax)
+    fig.legend(unique.values(), unique.keys(), loc="outside right upper", fontsize=7, frameon=False)
+    return fig
+
+
+def _budget_lines(ax, report: dict, xkey: str) -> None:
+    if xkey != "flash_estimate_bytes":
+        return  # a flash budget is not comparable with the .tflite alone
+    prune_budget = _num(_dig(report, "prune", "budget_flash_bytes"))
+    board_budget = _budget(report, "flash")
+    if prune_budget is not None:
+        ax.axvline(prune_budget / 1024, ls="--", color="#C44E52", lw=1.2,
+                   label=f"pruning flash budget {format_size(int(prune_budget))}")
+    if board_budget is not None and board_budget != prune_budget:
+        ax.axvline(board_budget / 1024, ls=":", color="#555555", lw=1.2,
+                   label=f"board flash budget {format_size(int(board_budget))}")
+
+
+PLOTTERS = {"accuracy.png": _plot_accuracy, "memory.png": _plot_memory, "channels.png": _plot_channels,
+            "search.png": _plot_search}
+
+
+def plots(report: dict) -> dict[str, bytes]:
+    """Every plot as PNG bytes, by file name."""
+    return {name: _draw(PLOTTERS[name], report) for name in PLOTS}
+
+
+# ---- entry points ---------------------------------------------------------------------------------
+
+def render(report: dict, out_dir: Path) -> list[str]:
+    """Write report.md, report.html and the PNG plots into ``out_dir``; returns their names."""
+    out_dir = Path(out_dir)
+    images = plots(report)
+    content = blocks(report)
+    written = {"report.md": to_markdown(content).encode("utf-8"),
+               "report.html": to_html(content, images).encode("utf-8"), **images}
+    for name, data in written.items():
+        (out_dir / name).write_bytes(data)
+    return list(written)
+
+
+def _latency(speed: dict) -> str:
+    ms = _num(speed.get("estimated_latency_ms"))
+    return NA if ms is None else f"~{ms:,.3f} ms"
+
+
+def _accuracy_lines(report: dict) -> list[str]:
+    metric = _metric(report)
+    acc = report.get("accuracy") or {}
+    chain = " -> ".join(f"{label} {fmt_metric(acc.get(key), metric)}" for key, label in
+                        (("float", "float"), ("pruned", "pruned"), ("int8_tflite", "int8 TFLite"),
+                         ("tflm_host", "TFLM host"), ("target", "target")))
+    lines = [f"  {_metric_name(metric):<10} {chain}"]
+    same = acc.get("target_host_tflm_same_samples")
+    if same is not None or acc.get("target") is not None:
+        lines.append(f"             target on {report.get('samples') or NA} test samples; TFLite Micro on the host "
+                     f"{fmt_metric(same, metric)} on the same samples")
+    return lines
+
+
+def _fit_margins(report: dict) -> str:
+    """``flash 30,216 B free (7.7 % of the budget), RAM ...``; "over by" where it is over."""
+    s = report.get("sizes") or {}
+    parts = []
+    for name, key in (("flash", "flash"), ("RAM", "ram")):
+        budget = _budget(report, key)
+        free = _sub(budget, s.get(f"{key}_bytes"))
+        if free is None:
+            parts.append(f"{name} margin {NA}")
+        elif free >= 0:
+            parts.append(f"{name} {int(free):,} B free ({fmt_pct(free, budget)} of the budget)")
+        else:
+            parts.append(f"{name} OVER by {int(-free):,} B ({fmt_pct(-free, budget)} of the budget)")
+    return ", ".join(parts)
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The terminal summary of a deploy, one string per line (the CLI adds where the report is)."""
+    s = report.get("sizes") or {}
+    sp = report.get("speed") or {}
+    fits = report.get("fits")
+    exact = report.get("bit_exact")
+    lines = [f"Deploy summary: {report.get('model') or NA} on {report.get('board') or NA} "
+             f"({report.get('mcu') or NA}, {report.get('core') or NA}, {_clock_mhz(report)})",
+             f"  fits       {'yes' if fits else 'NO' if fits is not None else NA}: {_fit_margins(report)}",
+             f"  flash      {fmt_b(s.get('flash_bytes'))} of {fmt_b(_budget(report, 'flash'))}: "
+             f"model {fmt_b(s.get('model_bytes'))}, runtime code {fmt_b(s.get('runtime_code_bytes'))}, "
+             f"other {fmt_b(s.get('other_code_bytes'))}",
+             f"  RAM        {fmt_b(s.get('ram_bytes'))} of {fmt_b(_budget(report, 'ram'))}: "
+             f"arena {fmt_b(s.get('arena_bytes'))}, stack {fmt_b(s.get('stack_bytes'))} used of "
+             f"{fmt_b(s.get('stack_reserved_bytes'))} reserved",
+             *_accuracy_lines(report),
+             f"  bit-exact  {'yes' if exact else 'NO' if exact is not None else NA}: "
+             f"{report.get('mismatches', NA)} of {report.get('samples', NA)} target outputs differ from TFLite Micro's",
+             f"  speed      {fmt_count(sp.get('instructions_per_inference'))} instructions per inference "
+             f"({fmt_count(sp.get('macs_per_inference'))} MACs, "
+             f"{fmt_count(sp.get('instructions_per_mac'), 2)} per MAC)",
+             f"  latency    {_latency(sp)} at {_clock_mhz(report)}: "
+             f"{LATENCY_CAVEAT_SHORT}"]
+    attempts = report.get("attempts") or []
+    if len(attempts) > 1:
+        lines.append(f"  attempts   {len(attempts)} (the pruning budget was tightened after measuring the firmware)")
+    return lines
