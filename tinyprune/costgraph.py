@@ -91,7 +91,15 @@ class Graph:
     def with_shapes(self, shapes: list[tuple[int, ...]]) -> "Graph":
         """The same graph with new tensor shapes (used to price other channel counts)."""
         tensors = tuple(replace(t, shape=tuple(int(d) for d in s)) for t, s in zip(self.tensors, shapes))
-        return replace(self, tensors=tensors)
+        ops = []
+        for op in self.ops:
+            if op.weight is not None:  # MACs and channel counts follow the weights' new shape
+                w = tensors[op.weight].shape  # (out, in / groups, *kernel) or (out, in)
+                dense = op.kind == "FULLY_CONNECTED"
+                op = replace(op, macs_per_output=math.prod(w[1:]), out_channels=w[0],
+                             in_channels=w[1] if dense else tensors[op.inputs[0]].shape[1])
+            ops.append(op)
+        return replace(self, tensors=tensors, ops=tuple(ops))
 
     def layer_ops(self) -> dict[str, list[GOp]]:
         out: dict[str, list[GOp]] = {}

@@ -10,7 +10,7 @@ The pieces, each usable alone:
 * ``find_groups``: torch-pruning's DependencyGraph splits the model into groups of coupled
   channels (a convolution's outputs, its BatchNorm, the next layers' inputs, residual partners,
   depthwise partners). Layers that write the model's output are never pruned, and nothing
-  touches the model's input channels.
+  touches the model's input channels (groups coupled to them are found by a probe and left out).
 * ``ChannelCostModel``: the cost model (``tinyprune.cost``) as a function of the channel count
   of every group, so that a search can price thousands of candidate widths without surgery.
   It probes the lowered graph once per group (one channel removed on a copy) and, since every
@@ -93,6 +93,10 @@ class PruneConfig:
             raise BadInput(f"--steps must be at least 1, got {self.steps}")
         if self.finetune_epochs < 0 or self.step_epochs < 0:
             raise BadInput("fine-tuning epochs cannot be negative")
+        if not self.finetune_lr > 0:  # also rejects NaN
+            raise BadInput(f"--lr must be positive, got {self.finetune_lr}")
+        if self.batch_size < 1:
+            raise BadInput(f"the batch size must be at least 1, got {self.batch_size}")
         if self.force_ratio is not None and not 0 < self.force_ratio < 1:
             raise BadInput(f"--force-ratio must be between 0 and 1 (exclusive), got {self.force_ratio}")
 
@@ -181,7 +185,31 @@ def find_groups(model: nn.Module, input_shape, DG: tp.DependencyGraph | None = N
         root = names[group[0].dep.target.module]
         groups.append(ChannelGroup(outs[0], root, tuple(outs), tuple(ins), len(group[0].idxs)))
     groups.sort(key=lambda g: order[g.name])
-    return groups, DG
+    was = model.training
+    try:
+        with torch.no_grad():
+            out_shape = tuple(model.eval()(torch.zeros(2, *input_shape)).shape)
+    finally:
+        model.train(was)
+    return [g for g in groups if _keeps_interface(model, input_shape, g, out_shape)], DG
+
+
+def _keeps_interface(model: nn.Module, input_shape, g: ChannelGroup, out_shape: tuple[int, ...]) -> bool:
+    """Whether removing one channel of ``g`` leaves the model's input and output shapes alone.
+
+    torch-pruning's graph has no node for the model's input, so a group coupled to the input
+    channels (a depthwise convolution reading the input, a residual ``x + conv(x)`` on the
+    input) comes back as prunable, and pruning it makes a model that rejects its own input.
+    A probe on a copy finds those groups; they are left unpruned."""
+    if g.channels < 2:
+        return True  # never pruned anyway
+    probe = copy.deepcopy(model)
+    try:
+        apply_channels(probe, input_shape, [g], {g.name: g.channels - 1}, {g.name: np.arange(g.channels, dtype=float)})
+        with torch.no_grad():
+            return tuple(probe.eval()(torch.zeros(2, *input_shape)).shape) == out_shape
+    except Exception:  # a shape error inside the user's forward: the group touches the interface
+        return False
 
 
 def apply_channels(model: nn.Module, input_shape, groups: list[ChannelGroup], keep: dict[str, int],

@@ -101,7 +101,9 @@ def prepare_weights(args, model, info, data, task, shape) -> dict:
 
     if args.weights:
         return {"source": "given", "path": str(Path(args.weights).resolve())}
-    if info.kind == "saved":
+    if _names_saved_model(args.model):
+        # a whole saved model carries its weights, whatever its sidecar says it came from (a
+        # `tinyprune train` output of a zoo model has kind "zoo"): never replace or retrain them
         return {"source": "saved model", "path": str(Path(args.model).resolve())}
     if info.kind == "zoo" and zoo.get(info.zoo_name).dataset == args.dataset:
         default = TrainConfig()
@@ -116,8 +118,18 @@ def prepare_weights(args, model, info, data, task, shape) -> dict:
     return {"source": "trained", "epochs": cfg.epochs, "seed": cfg.seed}
 
 
+def _names_saved_model(spec: str) -> bool:
+    """Whether ``--model`` names a saved model file (neither a zoo name nor file.py:factory);
+    the same order of checks as ``tinyprune.models.load_model``."""
+    from tinyprune import zoo
+
+    factory = ":" in spec and spec.rsplit(":", 1)[0].endswith(".py")
+    return not factory and spec not in zoo.ZOO
+
+
 def run(args: argparse.Namespace) -> int:
     from tinyprune.commands.train import load_inputs
+    from tinyprune.errors import BadInput
     from tinyprune.models import save_model
     from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic
     from tinyprune.prune import PruneConfig, check_budget, prune_to_budget
@@ -128,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         finetune_epochs=args.finetune_epochs, finetune_lr=args.lr, min_channels=args.min_channels,
         round_to=args.round_to, from_scratch=args.from_scratch, force_ratio=args.force_ratio, seed=args.seed,
     )
+    if args.train_epochs < 1:
+        raise BadInput(f"--train-epochs must be at least 1, got {args.train_epochs}")
     budget, board = budget_from_args(args)
     check_output_dir(args.out, args.force)
     data, model, info, shape, task = load_inputs(args)

@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise BadInput(f"--epochs must be at least 1, got {args.epochs}")
+    if args.batch_size < 1:
+        raise BadInput(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not args.lr > 0:  # also rejects NaN
+        raise BadInput(f"--lr must be positive, got {args.lr}")
     check_output_dir(args.out, args.force)
     data, model, info, shape, task = load_inputs(args)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
