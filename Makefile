@@ -16,7 +16,7 @@ debs:
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) scripts/check-python.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray]'
 	@touch $@
 
 demo: setup

@@ -276,17 +276,28 @@ def _same_padding(size: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _padding_mode(in_sizes, kernel, stride, dilation, padding) -> str:
-    """VALID, SAME, or PAD (an explicit PAD operator is needed)."""
+def _read_pads(size: int, k: int, s: int, d: int, p: int) -> tuple[int, int]:
+    """The (begin, end) zero rows a window actually reads with torch's symmetric padding ``p``:
+    the lowering pads only those (e.g. (1, 0) for a stride-2, kernel-3, padding-1 convolution
+    of an even length)."""
+    ek = (k - 1) * d + 1
+    out = (size + 2 * p - ek) // s + 1
+    return p, max((out - 1) * s + ek - size - p, 0)
+
+
+def _padding_mode(in_sizes, kernel, stride, dilation, padding) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """VALID, SAME, or PAD (an explicit PAD operator is needed), and the pads read per axis."""
     if isinstance(padding, str):
-        return "VALID" if padding == "valid" else "SAME"
+        if padding == "valid":
+            return "VALID", tuple((0, 0) for _ in in_sizes)
+        return "SAME", tuple(_same_padding(n, k, s, d) for n, k, s, d in zip(in_sizes, kernel, stride, dilation))
     pads = _pair(padding, len(in_sizes))
-    if all(p == 0 for p in pads):
-        return "VALID"
-    same = [_same_padding(n, k, s, d) for n, k, s, d in zip(in_sizes, kernel, stride, dilation)]
-    if all(sp == (p, p) for sp, p in zip(same, pads)):
-        return "SAME"
-    return "PAD"
+    eff = tuple(_read_pads(n, k, s, d, p) for n, k, s, d, p in zip(in_sizes, kernel, stride, dilation, pads))
+    if all(e == (0, 0) for e in eff):
+        return "VALID", eff
+    if all(e == _same_padding(n, k, s, d) for e, n, k, s, d in zip(eff, in_sizes, kernel, stride, dilation)):
+        return "SAME", eff
+    return "PAD", eff
 
 
 def _lower_conv(b: _Builder, call: _Call, module: nn.Module) -> None:
@@ -296,10 +307,10 @@ def _lower_conv(b: _Builder, call: _Call, module: nn.Module) -> None:
     k = _pair(module.kernel_size, nd)
     s = _pair(module.stride, nd)
     d = _pair(module.dilation, nd)
-    mode = _padding_mode(tuple(x.shape[2:]), k, s, d, module.padding)
+    mode, eff = _padding_mode(tuple(x.shape[2:]), k, s, d, module.padding)
     if mode == "PAD" or getattr(module, "padding_mode", "zeros") != "zeros":
         pads = _pair(module.padding, nd)
-        padded = tuple(x.shape[:2]) + tuple(n + 2 * p for n, p in zip(x.shape[2:], pads))
+        padded = tuple(x.shape[:2]) + tuple(n + b + e for n, (b, e) in zip(x.shape[2:], eff))
         key = ("pad", x.dim(), pads)
         pc = b.shape_const([(0, 0)] * x.dim(), call.name, key=key)
         pi = b.tensor(padded, layer=call.name)
