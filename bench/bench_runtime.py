@@ -93,8 +93,9 @@ def _model_sections() -> list[dict]:
                    "TFLM: smallest arena that allocates and invokes (bisection on the 64-bit host) and "
                    "tinyprune.tflm's 32-bit estimate"]},
         {"title": "Host invoke time: runtime (gcc -O2, portable kernels) vs tflite_micro interpreter", "rows": time_rows,
-         "notes": ["wall time on the build machine, one inference, after a warm-up; "
-                   "both run reference (unoptimised) kernels; target-core instruction counts come with the verify stage"]},
+         "notes": ["wall time on the build machine, one inference, after a warm-up; the runtime's portable "
+                   "kernels (the DSP ones need an Arm core) against TFLM's reference kernels; target-core "
+                   "instruction counts: bench_kernels"]},
     ]
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from runtime_models import DIRECT, compare, direct_network
+from runtime_models import DIRECT, direct_network
 
 pytestmark = pytest.mark.compile
 
-CODE_SIZE_LIMIT = 16 * 1024  # bytes of .text (+ .rodata) for every op, -Os, cortex-m4
+# bytes of .text (+ .rodata) for every op, -Os, cortex-m4. The portable reference kernels fitted
+# 16 KiB (15.9 KB); the DSP fast paths (SMLAD dot products, 1x1 and depthwise paths) take 19 KB.
+# Per-model builds compile only the model's operators (ds-cnn: 13.2 KB).
+CODE_SIZE_LIMIT = 20 * 1024
 
 
 def _one_board_per_core():
@@ -200,7 +202,7 @@ def two_models():
 @pytest.mark.parametrize("name", _one_board_per_core())
 def test_two_models_in_one_firmware_bit_exact(tmp_path, name, two_models):
     from tinyprune import runtime
-    from tinyprune.firmware import COMMON_DIR, build_elf, emulation_layout
+    from tinyprune.firmware import build_elf, emulation_layout
     from tinyprune.qemu import run_elf
     from tinyprune.tflm import make_interpreter
 

@@ -18,13 +18,16 @@ static int32_t sub_w(int32_t a, int32_t b)
 /* SaturatingRoundingDoublingHighMul<int32_t> */
 int32_t tpr_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab, nudge;
+    int64_t ab;
     if (a == b && a == I32_MIN) {
         return I32_MAX;
     }
     ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* truncating, as in gemmlowp */
+    /* gemmlowp: (ab + nudge) / 2^31 truncated, nudge = 2^30 for ab >= 0 and 1 - 2^30 below.
+     * For ab < 0, trunc((ab + 1 - 2^30) / 2^31) = -floor((-ab + 2^30 - 1) / 2^31)
+     * = floor((ab + 2^30) / 2^31), so one arithmetic shift gives the same result for every
+     * product, without the 64-bit division (a library call on Cortex-M). */
+    return (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
 }
 
 /* RoundingDivideByPOT<int32_t> */

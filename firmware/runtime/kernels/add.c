@@ -16,6 +16,7 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     int32_t lo, hi, m1, m2, mo;
     int s1, s2, so;
     uint32_t i;
+    int flat;
 
     if ((st = tpr_in(c, 0, &a)) || (st = tpr_in(c, 1, &b)) || (st = tpr_out(c, 0, &out)) ||
         (st = tpr_check_int8(c, &a, 1)) || (st = tpr_check_int8(c, &b, 1)) ||
@@ -38,12 +39,18 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     if (!c->eval) {
         return TPR_OK;
     }
+    flat = a.count == out.count && b.count == out.count;
     for (i = 0; i < out.count; ++i) {
         int32_t x = (int32_t)((uint32_t)(((const int8_t *)a.data)[bc.o1] - a.zp) << 20);
         int32_t y = (int32_t)((uint32_t)(((const int8_t *)b.data)[bc.o2] - b.zp) << 20);
         int32_t sum = tpr_add_w(tpr_mbqm(x, m1, s1), tpr_mbqm(y, m2, s2));
         ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(sum, mo, so) + out.zp, lo, hi);
-        tpr_bcast_next(&bc);
+        if (flat) { /* same shapes: no broadcasting */
+            ++bc.o1;
+            ++bc.o2;
+        } else {
+            tpr_bcast_next(&bc);
+        }
     }
     return TPR_OK;
 }

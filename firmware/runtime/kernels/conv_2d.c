@@ -1,7 +1,7 @@
 /* CONV_2D, int8 with per-channel (or per-tensor) weights: TFLite Micro's
  * reference_integer_ops::ConvPerChannel, grouped convolution included.
  * input [N,H,W,C], filter [O,KH,KW,C/groups], bias [O] int32 (optional), output [N,OH,OW,O].
- * The loops (tpr_conv_run) are shared with DEPTHWISE_CONV_2D. */
+ * The loops (tpr_conv_run, conv_common.c) are shared with FULLY_CONNECTED and DEPTHWISE_CONV_2D. */
 #include "tpr_kernel.h"
 
 #if TPR_OP_CONV_2D
@@ -30,7 +30,7 @@ tpr_status_t tpr_k_conv_2d(tpr_ctx_t *c)
         return TPR_FAIL(c, TPR_ERR_OPTIONS, -1, "quantized_bias_type other than int32");
     }
     /* groups = C / fic; output channel oc belongs to group oc / (n_out / groups) */
-    return tpr_conv_run(c, &p, n_out, fic, n_out / (p.in.dims[3] / fic),
+    return tpr_conv_run(c, &p, 0, n_out, fic, n_out / (p.in.dims[3] / fic),
                         p.w.dims[1] * p.w.dims[2] * fic, fic);
 }
 

@@ -27,7 +27,7 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
     tpr_tensor_t in, axes, out;
     tpr_status_t st;
     uint32_t reduced = 0, i, kept_count = 1;
-    int32_t stride[TPR_MAX_DIMS], mult, n = 1, k, d, o;
+    int32_t stride[TPR_MAX_DIMS], mult, n = 1, k, d, o, j;
     int shift, pre;
 
     if ((st = tpr_in(c, 0, &in)) || (st = tpr_in(c, 1, &axes)) || (st = tpr_out(c, 0, &out)) ||
@@ -74,9 +74,24 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
     if (!c->eval) {
         return TPR_OK;
     }
+    for (d = 0, k = 0; d < (int32_t)in.ndims - 1; ++d) {
+        k += (reduced & (1u << d)) != 0 || in.dims[d] == 1;
+    }
+    if (k == (int32_t)in.ndims - 1 && !(reduced & (1u << k))) { /* all axes but the last */
+        const int32_t ch = in.dims[in.ndims - 1];
+        for (o = 0; o < ch; ++o) {
+            uint32_t sum = 0;
+            for (j = 0; j < n; ++j) {
+                sum += (uint32_t)(int32_t)((const int8_t *)in.data)[j * ch + o];
+            }
+            sum -= (uint32_t)in.zp * (uint32_t)n;
+            ((int8_t *)out.data)[o] = tpr_clamp8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp, -128, 127);
+        }
+        return TPR_OK;
+    }
     for (o = 0; o < (int32_t)out.count; ++o) {
         /* offset of the first input element of output o: its kept coordinates, row-major */
-        int32_t rest = o, base = 0, idx[TPR_MAX_DIMS], off, j;
+        int32_t rest = o, base = 0, idx[TPR_MAX_DIMS], off;
         uint32_t sum = 0;
         for (d = (int32_t)in.ndims - 1; d >= 0; --d) {
             idx[d] = 0;

@@ -14,6 +14,7 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
     int32_t lo, hi, m;
     int s;
     uint32_t i;
+    int flat;
 
     if ((st = tpr_in(c, 0, &a)) || (st = tpr_in(c, 1, &b)) || (st = tpr_out(c, 0, &out)) ||
         (st = tpr_check_int8(c, &a, 1)) || (st = tpr_check_int8(c, &b, 1)) ||
@@ -27,11 +28,17 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
     if (!c->eval) {
         return TPR_OK;
     }
+    flat = a.count == out.count && b.count == out.count;
     for (i = 0; i < out.count; ++i) {
         int32_t x = ((const int8_t *)a.data)[bc.o1] - a.zp;
         int32_t y = ((const int8_t *)b.data)[bc.o2] - b.zp;
         ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(x * y, m, s) + out.zp, lo, hi);
-        tpr_bcast_next(&bc);
+        if (flat) { /* same shapes: no broadcasting */
+            ++bc.o1;
+            ++bc.o2;
+        } else {
+            tpr_bcast_next(&bc);
+        }
     }
     return TPR_OK;
 }

@@ -8,8 +8,8 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
 {
     tpr_tensor_t in, pads, cv, out;
     tpr_status_t st;
-    int32_t before[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], d, nd;
-    uint32_t o;
+    int32_t before[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], d, nd, row;
+    uint32_t r;
     int has_cv;
     int8_t value;
 
@@ -43,16 +43,17 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
         return TPR_OK;
     }
     value = has_cv ? *(const int8_t *)cv.data : (int8_t)out.zp;
-    for (o = 0; o < out.count; ++o) {
-        int32_t off = 0, inside = 1;
+    /* fill with the padding value, then copy the input's rows (last dimension) into place */
+    memset(out.data, (uint8_t)value, out.bytes);
+    row = in.dims[nd - 1];
+    for (r = 0; row > 0 && r < in.count / (uint32_t)row; ++r) {
+        uint32_t o = 0;
         for (d = 0; d < nd; ++d) {
-            int32_t i = idx[d] - before[d];
-            inside &= i >= 0 && i < in.dims[d];
-            off = off * in.dims[d] + i;
+            o = o * (uint32_t)out.dims[d] + (uint32_t)(before[d] + (d < nd - 1 ? idx[d] : 0));
         }
-        ((int8_t *)out.data)[o] = inside ? ((const int8_t *)in.data)[off] : value;
-        for (d = nd - 1; d >= 0; --d) {
-            if (++idx[d] < out.dims[d]) {
+        memcpy(out.data + o, in.data + r * (uint32_t)row, (uint32_t)row);
+        for (d = nd - 2; d >= 0; --d) { /* next row of the input */
+            if (++idx[d] < in.dims[d]) {
                 break;
             }
             idx[d] = 0;

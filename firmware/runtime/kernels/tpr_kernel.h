@@ -1,11 +1,17 @@
 /* Shared by the kernels: includes, and helpers for padding, scales and activations. Each kernel
  * file holds one operator: it validates its tensors and options (c->eval == 0, during tpr_init)
- * and runs the reference loops (c->eval == 1) with the arithmetic of tpr_fixedpoint.h. */
+ * and runs its loops (c->eval == 1) with the arithmetic of tpr_fixedpoint.h, bit-exact with
+ * TFLite Micro's reference kernels. */
 #ifndef TPR_KERNEL_H
 #define TPR_KERNEL_H
 
 #include "tpr_fixedpoint.h"
 #include "tpr_internal.h"
+
+static inline int8_t tpr_clamp8(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
 
 /* TFLite padding enum */
 enum { TPR_PAD_SAME = 0, TPR_PAD_VALID = 1 };
@@ -32,18 +38,34 @@ tpr_status_t tpr_bias(tpr_ctx_t *c, uint32_t n, const int32_t **bias);
 /* AVERAGE_POOL_2D (avg 1) and MAX_POOL_2D (avg 0): validation and loops (pool_common.c). */
 tpr_status_t tpr_pool(tpr_ctx_t *c, int avg);
 
-/* Validation shared by CONV_2D and DEPTHWISE_CONV_2D (whose options differ by one field). */
+/* CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (conv_common.c): validation, and one loop nest
+ * for all three. FULLY_CONNECTED is a 1x1 convolution over `batches` positions. */
 typedef struct {
     tpr_tensor_t in, w, out;
     int32_t sh, sw, dh, dw, pad_h, pad_w, lo, hi;
     const int32_t *bias;
+    /* batches, input height/width/channels, output height/width, filter height/width */
+    int32_t nb, ih, iw, ic, oh, ow, kh, kw;
+    uint8_t fc;    /* per-tensor FULLY_CONNECTED: its multiplier, from the float product */
 } tpr_conv_t;
+/* Options, padding, activation, bias, quantization and the geometry of CONV_2D/DEPTHWISE. */
 tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out);
-/* The convolution loops for both: output channel oc reads input channels from
- * (oc / in_div) * fic (fic of them) and filter element (oc, kernel position k, ic) at
- * oc * w_oc + k * w_k + ic. Multipliers are computed once per channel. */
-tpr_status_t tpr_conv_run(tpr_ctx_t *c, tpr_conv_t *p, int32_t n_out, int32_t fic,
-                          int32_t in_div, int32_t w_oc, int32_t w_k);
+/* Multiplier and shift of output channel oc (0 when the scales cannot give one). */
+int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, int32_t *mult, int *shift);
+/* The loops for output channels oc0..n_out-1 (validation: every channel's multiplier). Output
+ * channel oc reads input channels from (oc / in_div) * fic (fic of them) and filter element
+ * (oc, kernel position k, ic) at oc * w_oc + k * w_k + ic. */
+tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_t n_out,
+                          int32_t fic, int32_t in_div, int32_t w_oc, int32_t w_k);
+/* Filter taps k0..k1-1 (of k) that land inside an input of size n, for a window starting at
+ * input coordinate i0 with dilation dil; k1 == k0 when none does. */
+void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0, int32_t *k1);
+/* Requantize one accumulator (bias included): multiplier, output zero point, activation. */
+static inline int8_t tpr_requant(uint32_t acc, int32_t mult, int shift, int32_t zp, int32_t lo,
+                                 int32_t hi)
+{
+    return tpr_clamp8(tpr_mbqm((int32_t)acc, mult, shift) + zp, lo, hi);
+}
 
 /* Broadcasting of two inputs to the output shape (numpy rules, shapes aligned on the right). */
 typedef struct {
@@ -60,10 +82,5 @@ void tpr_bcast_next(tpr_bcast_t *bc);
 /* LOGISTIC/TANH input rescaling to Q4.27: multiplier, shift and saturation radius. */
 tpr_status_t tpr_q4_params(tpr_ctx_t *c, const tpr_tensor_t *in, int32_t *mult, int *shift,
                            int32_t *radius);
-
-static inline int8_t tpr_clamp8(int32_t v, int32_t lo, int32_t hi)
-{
-    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
-}
 
 #endif

@@ -1,0 +1,280 @@
+/* The loop nest of CONV_2D, FULLY_CONNECTED (a 1x1 convolution over its batch rows) and the
+ * general case of DEPTHWISE_CONV_2D (depth multipliers above one, channels beyond a multiple of
+ * four), computing what TFLite Micro's reference ConvPerChannel, FullyConnected(PerChannel) and
+ * DepthwiseConvPerChannel compute, without im2col:
+ *
+ *  - output channels two at a time (one when the next channel is in another group);
+ *  - the window of a position is the taps that land inside the input (as the reference skips
+ *    padding), described as runs of contiguous bytes: one run per kernel row when a row's taps
+ *    and channels are contiguous in both input and filter, else one run per tap;
+ *  - in each output row, neighbouring positions whose windows hold every tap of the row go two at
+ *    a time (tpr_dot22, every load feeding two multiply-accumulates), with the input offset
+ *    hoisted: offset x (sum of the weights of the rows), once per row; the other positions go one
+ *    at a time (tpr_dot12, the offset applied to each input value);
+ *  - 1x1 convolutions with stride 1 are one row of positions (a matrix product).
+ * Multipliers are computed once per output channel and invoke (once per invoke for per-tensor
+ * scales); requantization is tpr_mbqm. */
+#include "dot_int8.h"
+#include "tpr_kernel.h"
+
+#if TPR_OP_CONV_2D || TPR_OP_DEPTHWISE_CONV_2D || TPR_OP_FULLY_CONNECTED
+
+uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
+{
+    uint32_t s = 0;
+    int32_t r, k;
+    for (r = 0; r < rows; ++r) {
+        for (k = 0; k < n; ++k) {
+            s += (uint32_t)(int32_t)p[r * stride + k];
+        }
+    }
+    return s;
+}
+
+void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0, int32_t *k1)
+{
+    int32_t a = i0 >= 0 ? 0 : (dil - 1 - i0) / dil;
+    int32_t b = i0 >= n ? 0 : (n - i0 + dil - 1) / dil;
+    a = a < k ? a : k;
+    b = b < k ? b : k;
+    *k0 = a;
+    *k1 = b > a ? b : a;
+}
+
+int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, int32_t *mult, int *shift)
+{
+    if (p->fc) {
+        return tpr_mult_fc(p->in.scale, p->w.scale, p->out.scale, mult, shift);
+    }
+    return tpr_mult_conv(p->in.scale, tpr_scale_at(c, &p->w, (uint32_t)oc), p->out.scale, mult,
+                         shift);
+}
+
+/* One row of outputs for one block of output channels. */
+typedef struct {
+    const int8_t *x;     /* input of the block's channels (group) */
+    int32_t row0;        /* input position (b, iy, 0) of kernel row ky0: (b * ih + iy) * iw */
+    const int8_t *w;     /* filter of the first channel at kernel row ky0 */
+    int8_t *y;           /* output at column 0, first channel */
+    int32_t rows;        /* kernel rows inside the input */
+    int32_t dwc;         /* second channel's filter: w + dwc (0: one channel, computed twice) */
+    uint32_t base[2];    /* bias + offset x weights of the rows (every tap) */
+    uint32_t bias[2];
+    int32_t mult[2];
+    int shift[2];
+} row_t;
+
+/* Geometry shared by every row. A window is `rows` kernel rows (xrow, wrow bytes apart) of
+ * `taps` runs (xtap, w_k bytes apart) of n contiguous bytes (contig: one run per row). */
+typedef struct {
+    int32_t n_out, fic, w_k, ic, kw, dw, sw, pad_w, iw;
+    int32_t xrow, wrow, dx;
+    int contig;
+} geo_t;
+
+/* Columns ox..ox_end-1 (ox_end - ox even), each seeing every tap of the rows: two at a time
+ * with tpr_dot22; the input offset is in r->base. */
+static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t ox, int32_t ox_end)
+{
+    const int32_t n = g->contig ? g->kw * g->fic : g->fic, taps = g->contig ? 1 : g->kw;
+    const int32_t xtap = g->dw * g->ic, dx = g->dx, dwc = r->dwc, rows = r->rows;
+    const int32_t xrow = g->xrow, wrow = g->wrow, w_k = g->w_k, n_out = g->n_out;
+    const int32_t m0 = r->mult[0], m1 = r->mult[1], zp = p->out.zp, lo = p->lo, hi = p->hi;
+    const int s0 = r->shift[0], s1 = r->shift[1];
+    const uint32_t b0 = r->base[0], b1 = r->base[1];
+    const int8_t *w = r->w;
+    for (; ox < ox_end; ox += 2) {
+        const int8_t *x = r->x + (r->row0 + ox * g->sw - g->pad_w) * g->ic;
+        int8_t *y = r->y + ox * n_out;
+        tpr_acc_t a = {0, 0, 0, 0};
+        int32_t k, t;
+#if TPR_DSP && !defined(__OPTIMIZE_SIZE__)
+        if (taps == 1 && n == 4 && wrow == 4) { /* one word per kernel row */
+            a = tpr_dot22_words(x, dx, w, dwc, rows, xrow, a);
+        } else
+#endif
+        if (taps == 1) { /* one run per kernel row */
+            for (k = 0; k < rows; ++k) {
+                a = tpr_dot22(x + k * xrow, x + k * xrow + dx, w + k * wrow, w + k * wrow + dwc, n, a);
+            }
+        } else {
+            for (k = 0; k < rows; ++k) {
+                const int8_t *xk = x + k * xrow, *wk = w + k * wrow;
+                for (t = 0; t < taps; ++t) {
+                    a = tpr_dot22(xk + t * xtap, xk + t * xtap + dx, wk + t * w_k,
+                                  wk + t * w_k + dwc, n, a);
+                }
+            }
+        }
+        y[0] = tpr_requant(a.a0 + b0, m0, s0, zp, lo, hi);
+        y[n_out] = tpr_requant(a.b0 + b0, m0, s0, zp, lo, hi);
+        if (dwc != 0) {
+            y[1] = tpr_requant(a.a1 + b1, m1, s1, zp, lo, hi);
+            y[n_out + 1] = tpr_requant(a.b1 + b1, m1, s1, zp, lo, hi);
+        }
+    }
+}
+
+/* Column ox alone: the taps inside the input, tpr_dot12. */
+static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t ox, int32_t off)
+{
+    int32_t kx0, kx1, n, taps, k, t;
+    tpr_acc_t a = {0, 0, 0, 0};
+    const int8_t *x, *w;
+    int8_t *y = r->y + ox * g->n_out;
+    tpr_conv_taps(ox * g->sw - g->pad_w, g->kw, g->dw, g->iw, &kx0, &kx1);
+    n = g->contig ? (kx1 - kx0) * g->fic : g->fic;
+    taps = g->contig ? (kx1 > kx0) : kx1 - kx0;
+    a.a0 = r->bias[0];
+    a.a1 = r->bias[1];
+    if (r->rows > 0 && kx1 > kx0) { /* else no tap lies inside the input: the bias alone */
+        x = r->x + (r->row0 + ox * g->sw - g->pad_w + kx0 * g->dw) * g->ic;
+        w = r->w + kx0 * g->w_k;
+        for (k = 0; k < r->rows; ++k) {
+            for (t = 0; t < taps; ++t) {
+                const int8_t *xp = x + k * g->xrow + t * g->dw * g->ic;
+                const int8_t *wp = w + k * g->wrow + t * g->w_k;
+                a = tpr_dot12(xp, wp, wp + r->dwc, n, off, a);
+            }
+        }
+    }
+    y[0] = tpr_requant(a.a0, r->mult[0], r->shift[0], p->out.zp, p->lo, p->hi);
+    if (r->dwc != 0) {
+        y[1] = tpr_requant(a.a1, r->mult[1], r->shift[1], p->out.zp, p->lo, p->hi);
+    }
+}
+
+tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_t n_out,
+                          int32_t fic, int32_t in_div, int32_t w_oc, int32_t w_k)
+{
+    const int32_t off = -p->in.zp, kh = p->kh, kw = p->kw, ic = p->ic, sw = p->sw;
+    /* per-tensor scales: one multiplier for every channel */
+    const int same = p->fc || p->w.scales.len <= 1;
+    int32_t nb = p->nb, ih = p->ih, iw = p->iw, oh = p->oh, ow = p->ow, oc, b, oy, ox, xl, xr;
+    int32_t nc;
+    geo_t g;
+    row_t r;
+    if (kh == 1 && kw == 1 && p->sh == 1 && sw == 1 && p->pad_h == 0 && p->pad_w == 0) {
+        iw = ow = nb * oh * ow; /* a matrix product: every position is one row of the input */
+        nb = ih = oh = 1;
+    }
+    g.n_out = n_out;
+    g.fic = fic;
+    g.w_k = w_k;
+    g.ic = ic;
+    g.kw = kw;
+    g.dw = p->dw;
+    g.sw = sw;
+    g.pad_w = p->pad_w;
+    g.iw = iw;
+    g.xrow = p->dh * iw * ic;
+    g.wrow = kw * w_k;
+    g.dx = sw * ic;
+    g.contig = p->dw == 1 && fic == ic && w_k == fic;
+    /* columns xl..xr-1 see every tap of a kernel row; pairs of them go through tpr_dot22 */
+    xl = (p->pad_w + sw - 1) / sw;
+    xr = iw - 1 - (kw - 1) * p->dw + p->pad_w;
+    xr = xr < 0 ? 0 : xr / sw + 1;
+    xr = xr < ow ? xr : ow;
+    xr = xr > xl ? xl + ((xr - xl) & ~1) : xl;
+    for (oc = oc0; oc < n_out; oc += nc) {
+        const int8_t *wc;
+        uint32_t hoist[2] = {0, 0};
+        int32_t j, last0 = -1, last1 = -1;
+        /* the block's second channel, if it reads the same input channels (same group) */
+        nc = 1 + (oc + 1 < n_out && (oc + 1) / in_div == oc / in_div);
+        for (j = 0; j < nc; ++j) {
+            if (same && oc + j > oc0) {
+                r.mult[j] = r.mult[0];
+                r.shift[j] = r.shift[0];
+            } else if (!tpr_conv_mult(c, p, oc + j, &r.mult[j], &r.shift[j])) {
+                return TPR_FAIL(c, TPR_ERR_QUANT, p->w.index,
+                                "scale not positive and finite, or scale ratio too large");
+            }
+            r.bias[j] = p->bias ? (uint32_t)p->bias[oc + j] : 0u;
+        }
+        if (!c->eval) { /* validating: tensors have no data yet (NULL unless constant) */
+            continue;
+        }
+        wc = (const int8_t *)p->w.data + oc * w_oc;
+        r.x = (const int8_t *)p->in.data + (oc / in_div) * fic;
+        r.dwc = nc == 2 ? w_oc : 0;
+        for (b = 0; b < nb; ++b) {
+            for (oy = 0; oy < oh; ++oy) {
+                const int32_t iy0 = oy * p->sh - p->pad_h;
+                int32_t ky0, ky1;
+                tpr_conv_taps(iy0, kh, p->dh, ih, &ky0, &ky1);
+                r.rows = ky1 - ky0;
+                r.y = (int8_t *)p->out.data + (b * oh + oy) * ow * n_out + oc;
+                if (r.rows == 0) { /* no kernel row inside the input: the bias alone */
+                    for (ox = 0; ox < ow; ++ox) {
+                        single(p, &g, &r, ox, off);
+                    }
+                    continue;
+                }
+                r.w = wc + ky0 * g.wrow;
+                r.row0 = (b * ih + iy0 + ky0 * p->dh) * iw;
+                if (xr > xl && (ky0 != last0 || ky1 != last1)) { /* offset x weights of the rows */
+                    for (j = 0; j < 2; ++j) {
+                        hoist[j] = (uint32_t)off * tpr_sum8(r.w + j * r.dwc, fic, r.rows * kw, w_k);
+                    }
+                    last0 = ky0;
+                    last1 = ky1;
+                }
+                r.base[0] = r.bias[0] + hoist[0];
+                r.base[1] = r.bias[1] + hoist[1];
+                for (ox = 0; ox < xl && ox < ow; ++ox) {
+                    single(p, &g, &r, ox, off);
+                }
+                pairs(p, &g, &r, xl, xr);
+                for (ox = xr > xl ? xr : xl; ox < ow; ++ox) {
+                    single(p, &g, &r, ox, off);
+                }
+            }
+        }
+    }
+    return TPR_OK;
+}
+
+#endif
+
+#if TPR_OP_CONV_2D || TPR_OP_DEPTHWISE_CONV_2D
+
+/* Conv2DOptions: padding 0, stride_w 1, stride_h 2, activation 3, dilation_w 4, dilation_h 5;
+ * DepthwiseConv2DOptions inserts depth_multiplier at 3 and shifts the rest by one. */
+tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out)
+{
+    tpr_status_t st;
+    uint32_t padding = tpr_opt(c, 0, 1, 0);
+    unsigned k = depthwise ? 1u : 0u;
+    if ((st = tpr_opt_pos(c, 1, 0, &p->sw)) || (st = tpr_opt_pos(c, 2, 0, &p->sh)) ||
+        (st = tpr_opt_pos(c, 4 + k, 1, &p->dw)) || (st = tpr_opt_pos(c, 5 + k, 1, &p->dh)) ||
+        (st = tpr_padding(c, &p->out, padding, p->in.dims[1], p->w.dims[1], p->sh, p->dh,
+                          p->out.dims[1], &p->pad_h)) ||
+        (st = tpr_padding(c, &p->out, padding, p->in.dims[2], p->w.dims[2], p->sw, p->dw,
+                          p->out.dims[2], &p->pad_w)) ||
+        (st = tpr_activation(c, tpr_opt(c, 3 + k, 1, 0), &p->out, &p->lo, &p->hi)) ||
+        (st = tpr_bias(c, (uint32_t)n_out, &p->bias))) {
+        return st;
+    }
+    if (p->in.dims[0] != p->out.dims[0] || p->out.dims[3] != n_out) {
+        return TPR_FAIL(c, TPR_ERR_SHAPE, p->out.index, "batch or output channels disagree");
+    }
+    if (p->w.scales.len != 1 &&
+        (p->w.scales.len != (uint32_t)n_out || p->w.qdim != (depthwise ? 3 : 0))) {
+        return TPR_FAIL(c, TPR_ERR_QUANT, p->w.index,
+                        "filter scales must be one or one per output channel");
+    }
+    p->nb = p->in.dims[0];
+    p->ih = p->in.dims[1];
+    p->iw = p->in.dims[2];
+    p->ic = p->in.dims[3];
+    p->oh = p->out.dims[1];
+    p->ow = p->out.dims[2];
+    p->kh = p->w.dims[1];
+    p->kw = p->w.dims[2];
+    p->fc = 0;
+    return TPR_OK;
+}
+
+#endif

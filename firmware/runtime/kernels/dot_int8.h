@@ -1,0 +1,238 @@
+/* int8 dot products for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, in two variants chosen at
+ * compile time from the compiler's predefined macros for -mcpu:
+ *
+ *  - DSP (__ARM_FEATURE_DSP: Cortex-M4, M7, M33 with DSP, M55): four bytes per load, widened to
+ *    int16 pairs with SXTB16 (SXTAB16 adds the input offset while it widens) and multiplied two
+ *    at a time with SMLAD, or one at a time with SMLABB/SMLATT where lanes must stay apart;
+ *  - portable (everything else, and the host): int8 x int8 multiply-accumulates.
+ *
+ * tpr_dot22 (two positions x two channels) leaves the input offset (-zero point) out: callers add
+ * offset x (sum of the weights) once per row of outputs. tpr_dot12 (one position x two channels)
+ * adds it to each input value (free on the DSP path: SXTAB16).
+ *
+ * Everything accumulates modulo 2^32 (SMLAD wraps; the portable code adds in uint32_t), which is
+ * what TFLite's int32 accumulation gives whenever it does not overflow, and the order of a sum
+ * does not matter modulo 2^32: results are bit-identical to the reference loops. */
+#ifndef TPR_DOT_INT8_H
+#define TPR_DOT_INT8_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && !defined(TPR_NO_DSP)
+#define TPR_DSP 1
+#include <arm_acle.h>
+#else
+#define TPR_DSP 0
+#endif
+
+/* Sum of `rows` runs of n int8 values, `stride` bytes apart (conv_common.c): the weights the
+ * input offset multiplies, and the inputs a filter zero point multiplies. */
+uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride);
+
+#if TPR_DSP
+
+/* Four bytes, any alignment (v7-M and later load unaligned words in one instruction). */
+static inline uint32_t tpr_ld32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Bytes 0 and 2 (lo) or 1 and 3 (hi) as two int16 lanes; the _add forms add o's lanes. */
+static inline uint32_t tpr_sx_lo(uint32_t v)
+{
+    return (uint32_t)__sxtb16((int8x4_t)v);
+}
+static inline uint32_t tpr_sx_hi(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+static inline uint32_t tpr_sx_lo_add(uint32_t o, uint32_t v)
+{
+    return (uint32_t)__sxtab16((int16x2_t)o, (int8x4_t)v);
+}
+static inline uint32_t tpr_sx_hi_add(uint32_t o, uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(o), "r"(v));
+    return r;
+}
+/* a + lo(x) lo(y) + hi(x) hi(y), modulo 2^32 */
+static inline uint32_t tpr_smlad(uint32_t x, uint32_t y, uint32_t a)
+{
+    return (uint32_t)__smlad((int16x2_t)x, (int16x2_t)y, (int32_t)a);
+}
+/* the offset in both int16 lanes */
+static inline uint32_t tpr_off2(int32_t off)
+{
+    return ((uint32_t)off & 0xFFFFu) * 0x10001u;
+}
+
+#endif
+
+/* Accumulators of a block: positions a, b x channels 0, 1 (tpr_dot12 uses a0 and a1). */
+typedef struct {
+    uint32_t a0, a1, b0, b1;
+} tpr_acc_t;
+
+#if TPR_DSP && defined(__OPTIMIZE__)
+/* The whole words of tpr_dot22, in assembly: the compiler spills the values this loop keeps in
+ * registers (twelve: four pointers, four accumulators, three temporaries, the end). Per word,
+ * 8 loads (each word twice, widened in place: low lanes, then high lanes), 8 SXTB16 and 8 SMLAD
+ * for 16 multiply-accumulates. Not inlined, so that the register allocator always finds the
+ * twelve registers free (in a large caller it may not, whatever the core); -O0 keeps a frame
+ * pointer and uses the C loop instead. */
+static __attribute__((noinline, unused)) void tpr_words22(const int8_t *xa, const int8_t *xb,
+                                                        const int8_t *wa, const int8_t *wb,
+                                                        int32_t words, uint32_t acc[4])
+{
+    const int8_t *end = xa + 4 * words;
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t0, t1, t2;
+    __asm__("1:\n\t"
+            "ldr %[t0], [%[xa]]\n\t"
+            "ldr %[t1], [%[xb]]\n\t"
+            "ldr %[t2], [%[wa]]\n\t"
+            "sxtb16 %[t0], %[t0]\n\t"
+            "sxtb16 %[t1], %[t1]\n\t"
+            "sxtb16 %[t2], %[t2]\n\t"
+            "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
+            "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
+            "ldr %[t2], [%[wb]]\n\t"
+            "sxtb16 %[t2], %[t2]\n\t"
+            "smlad %[a1], %[t0], %[t2], %[a1]\n\t"
+            "smlad %[a3], %[t1], %[t2], %[a3]\n\t"
+            "ldr %[t0], [%[xa]], #4\n\t"
+            "ldr %[t1], [%[xb]], #4\n\t"
+            "ldr %[t2], [%[wa]], #4\n\t"
+            "sxtb16 %[t0], %[t0], ror #8\n\t"
+            "sxtb16 %[t1], %[t1], ror #8\n\t"
+            "sxtb16 %[t2], %[t2], ror #8\n\t"
+            "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
+            "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
+            "ldr %[t2], [%[wb]], #4\n\t"
+            "sxtb16 %[t2], %[t2], ror #8\n\t"
+            "smlad %[a1], %[t0], %[t2], %[a1]\n\t"
+            "smlad %[a3], %[t1], %[t2], %[a3]\n\t"
+            "cmp %[xa], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xa] "+r"(xa),
+              [xb] "+r"(xb), [wa] "+r"(wa), [wb] "+r"(wb), [t0] "=&r"(t0), [t1] "=&r"(t1),
+              [t2] "=&r"(t2)
+            : [end] "r"(end)
+            : "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
+/* acc.a0 += xa.wa, a1 += xa.wb, b0 += xb.wa, b1 += xb.wb over n bytes, without the input
+ * offset. */
+static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8_t *wa,
+                                  const int8_t *wb, int32_t n, tpr_acc_t acc)
+{
+    int32_t k = 0;
+#if TPR_DSP && defined(__OPTIMIZE__)
+    if (n >= 4) {
+        uint32_t v[4];
+        v[0] = acc.a0;
+        v[1] = acc.a1;
+        v[2] = acc.b0;
+        v[3] = acc.b1;
+        tpr_words22(xa, xb, wa, wb, n >> 2, v);
+        acc.a0 = v[0];
+        acc.a1 = v[1];
+        acc.b0 = v[2];
+        acc.b1 = v[3];
+        k = n & ~3;
+    }
+#elif TPR_DSP
+    for (; k + 4 <= n; k += 4) {
+        uint32_t va = tpr_ld32(xa + k), vb = tpr_ld32(xb + k), ua = tpr_ld32(wa + k);
+        uint32_t ub = tpr_ld32(wb + k);
+        acc.a0 = tpr_smlad(tpr_sx_lo(va), tpr_sx_lo(ua), acc.a0);
+        acc.a1 = tpr_smlad(tpr_sx_lo(va), tpr_sx_lo(ub), acc.a1);
+        acc.b0 = tpr_smlad(tpr_sx_lo(vb), tpr_sx_lo(ua), acc.b0);
+        acc.b1 = tpr_smlad(tpr_sx_lo(vb), tpr_sx_lo(ub), acc.b1);
+        acc.a0 = tpr_smlad(tpr_sx_hi(va), tpr_sx_hi(ua), acc.a0);
+        acc.a1 = tpr_smlad(tpr_sx_hi(va), tpr_sx_hi(ub), acc.a1);
+        acc.b0 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ua), acc.b0);
+        acc.b1 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ub), acc.b1);
+    }
+#endif
+    for (; k < n; ++k) {
+        const int32_t va = xa[k], vb = xb[k], ua = wa[k], ub = wb[k];
+        acc.a0 += (uint32_t)(va * ua);
+        acc.a1 += (uint32_t)(va * ub);
+        acc.b0 += (uint32_t)(vb * ua);
+        acc.b1 += (uint32_t)(vb * ub);
+    }
+    return acc;
+}
+
+#if TPR_DSP
+/* tpr_dot22 over `rows` runs of one word each, xs bytes apart in the input and contiguous in the
+ * filter (first layers with one or few input channels: a 10x4 kernel over one channel). */
+static inline tpr_acc_t tpr_dot22_words(const int8_t *xa, int32_t dx, const int8_t *wa, int32_t dw,
+                                        int32_t rows, int32_t xs, tpr_acc_t acc)
+{
+    uint32_t a0 = acc.a0, a1 = acc.a1, a2 = acc.b0, a3 = acc.b1;
+    int32_t r;
+    for (r = 0; r < rows; ++r) {
+        const uint32_t va = tpr_ld32(xa + r * xs), vb = tpr_ld32(xa + r * xs + dx);
+        const uint32_t ua = tpr_ld32(wa + 4 * r), ub = tpr_ld32(wa + 4 * r + dw);
+        const uint32_t la = tpr_sx_lo(va), lb = tpr_sx_lo(vb), ha = tpr_sx_hi(va), hb = tpr_sx_hi(vb);
+        uint32_t u = tpr_sx_lo(ua);
+        a0 = tpr_smlad(la, u, a0);
+        a2 = tpr_smlad(lb, u, a2);
+        u = tpr_sx_hi(ua);
+        a0 = tpr_smlad(ha, u, a0);
+        a2 = tpr_smlad(hb, u, a2);
+        u = tpr_sx_lo(ub);
+        a1 = tpr_smlad(la, u, a1);
+        a3 = tpr_smlad(lb, u, a3);
+        u = tpr_sx_hi(ub);
+        a1 = tpr_smlad(ha, u, a1);
+        a3 = tpr_smlad(hb, u, a3);
+    }
+    acc.a0 = a0;
+    acc.a1 = a1;
+    acc.b0 = a2;
+    acc.b1 = a3;
+    return acc;
+}
+#endif
+
+/* acc.a0 += (x + off).wa, a1 += (x + off).wb over n bytes. */
+static inline tpr_acc_t tpr_dot12(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n,
+                                  int32_t off, tpr_acc_t acc)
+{
+    uint32_t a0 = acc.a0, a1 = acc.a1;
+    int32_t k = 0;
+#if TPR_DSP
+    const uint32_t o2 = tpr_off2(off);
+    for (; k + 4 <= n; k += 4) {
+        uint32_t v = tpr_ld32(x + k), ua = tpr_ld32(wa + k), ub = tpr_ld32(wb + k);
+        uint32_t lo = tpr_sx_lo_add(o2, v), hi = tpr_sx_hi_add(o2, v);
+        a0 = tpr_smlad(lo, tpr_sx_lo(ua), a0);
+        a1 = tpr_smlad(lo, tpr_sx_lo(ub), a1);
+        a0 = tpr_smlad(hi, tpr_sx_hi(ua), a0);
+        a1 = tpr_smlad(hi, tpr_sx_hi(ub), a1);
+    }
+#endif
+    for (; k < n; ++k) {
+        int32_t v = x[k] + off;
+        a0 += (uint32_t)(v * wa[k]);
+        a1 += (uint32_t)(v * wb[k]);
+    }
+    acc.a0 = a0;
+    acc.a1 = a1;
+    return acc;
+}
+
+#endif
