@@ -28,6 +28,12 @@ test: setup
 bench: setup
 	BENCH=$(BENCH) $(BIN)/python bench/run.py
 
+# libFuzzer on the runtime's model reader (clang, ASan + UBSan); writes bench/fuzz_results.json
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz: setup
+	$(BIN)/python scripts/fuzz.py --seconds $(FUZZ_SECONDS)
+
 clean:
 	rm -rf build demo-out .pytest_cache bench/results.json
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +

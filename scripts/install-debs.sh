@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it says exactly what to run and fails.
 set -euo pipefail
 
-packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm libusb-1.0-0 cmake)
+packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm libusb-1.0-0 cmake clang-14 libclang-rt-14-dev libfuzzer-14-dev llvm-14)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import signal
 import sys
 
 from tinyprune import __version__
@@ -109,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "json_file", None) is not None:  # --json FILE: refuse before the work, not after
+            from tinyprune.outdir import check_file_target
+
+            check_file_target(args.json_file)
         return int(args._run(args) or 0)
     except TinypruneError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -116,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        # the work's own cleanups (temporary directories, the emulator) ran while the exception
+        # unwound; a second Ctrl-C while Python shuts down must not turn exit 130 into a signal death
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `tinyprune boards | head` closes our stdout early

@@ -63,9 +63,35 @@ def add_metadata(model: bytes, desc: ModelDescription) -> bytes:
         try:
             writer = metadata_writer.MetadataWriter.create_from_metadata(
                 bytearray(model), general.create_metadata(), [inp], [out], files)
-            return bytes(writer.populate())
+            populated = bytes(writer.populate())
         except Exception as exc:  # tflite-support validates and raises ValueError and others
             raise CheckFailed(f"writing the TFLite metadata failed: {type(exc).__name__}: {exc}") from None
+    return _fixed_zip_times(populated)
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """The associated files travel in a zip appended to the model, and tflite-support stamps each
+    entry with the current time: set every entry's time to 1980-01-01 00:00 so that the same model
+    and metadata always give the same bytes."""
+    import io
+    import struct
+    import zipfile
+
+    buf = bytearray(data)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        return data  # no associated files
+    dos_time, dos_date = 0, (0 << 9) | (1 << 5) | 1
+    pos = zf.start_dir
+    for info in zf.infolist():
+        if buf[info.header_offset:info.header_offset + 4] == b"PK\x03\x04":
+            struct.pack_into("<HH", buf, info.header_offset + 10, dos_time, dos_date)
+        if buf[pos:pos + 4] == b"PK\x01\x02":
+            struct.pack_into("<HH", buf, pos + 12, dos_time, dos_date)
+            n, m, k = struct.unpack_from("<HHH", buf, pos + 28)
+            pos += 46 + n + m + k
+    return bytes(buf)
 
 
 def read_metadata_json(model: bytes) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class QemuRun:
     timed_out: bool
     command: tuple[str, ...]
     uart: str = ""  # what the firmware wrote to the machine's first UART, when captured
+    output_capped: bool = False  # stopped because its output passed MAX_OUTPUT_BYTES
 
 
 def qemu_command(elf: Path, machine: str, console: Path, icount: bool = True,
@@ -51,17 +53,33 @@ def run_elf(elf: Path, machine: str, *, cwd: Path | None = None, timeout_s: floa
         with open(Path(tmp) / "qemu.err", "w+b") as err:
             proc = subprocess.Popen(cmd, cwd=cwd, stdout=err, stderr=err, stdin=subprocess.DEVNULL)
             try:
-                code: int | None = proc.wait(timeout=timeout_s)
-                timed_out = False
-            except subprocess.TimeoutExpired:
+                code, timed_out, capped = _wait(proc, timeout_s, [console, serial, Path(tmp) / "qemu.err"])
+            except BaseException:  # interrupted: never leave an emulator running
                 proc.kill()
                 proc.wait()
-                code, timed_out = None, True
+                raise
             err.seek(0)
             stderr = err.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace")
         stdout = _read_capped(console)
         uart = _read_capped(serial).replace("\r\n", "\n") if serial else ""
-    return QemuRun(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out, command=tuple(cmd), uart=uart)
+    return QemuRun(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out, command=tuple(cmd), uart=uart,
+                   output_capped=capped)
+
+
+def _wait(proc: subprocess.Popen, timeout_s: float, outputs: list[Path | None]) -> tuple[int | None, bool, bool]:
+    """(exit code, timed out, output capped): wait for QEMU, killing it when the time is up or when
+    one of its output files grows past MAX_OUTPUT_BYTES (a firmware printing in a loop)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return proc.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic()))), False, False
+        except subprocess.TimeoutExpired:
+            pass
+        over = any(p is not None and p.exists() and p.stat().st_size > MAX_OUTPUT_BYTES for p in outputs)
+        if over or time.monotonic() >= deadline:
+            proc.kill()
+            proc.wait()
+            return None, not over, over
 
 
 def _read_capped(path: Path | None) -> str:

@@ -12,6 +12,7 @@ from tinyprune.errors import BadInput
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMG]?)(I?B)?\s*$", re.IGNORECASE)
 ACCEPTED = "65536, 64K, 64KB, 64KiB, 1M, 1MiB"
+MAX_BYTES = 4 * 1024**3  # a Cortex-M's whole address space
 
 
 def parse_size(value: str | int, what: str = "size", allow_zero: bool = False) -> int:
@@ -32,6 +33,8 @@ def parse_size(value: str | int, what: str = "size", allow_zero: bool = False) -
         raise BadInput(f"{what}: expected a size such as {ACCEPTED}, got {value!r}")
     if n < 0 or (n == 0 and not allow_zero):
         raise BadInput(f"{what}: a size must be {'zero or ' if allow_zero else ''}positive, got {value!r}")
+    if n > MAX_BYTES:
+        raise BadInput(f"{what}: {value!r} is more than a 32-bit microcontroller can address (4 GiB)")
     return n
 
 
