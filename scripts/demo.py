@@ -5,7 +5,6 @@ STM32 Nucleo-F446RE under a budget tight enough to force pruning: prune -> int8 
 run on the emulated Cortex-M4 (QEMU), bit-exact against TFLite Micro, then prints the summary.
 """
 
-import shutil
 import subprocess
 import sys
 import time

@@ -338,3 +338,21 @@ def test_budget_from_a_board_and_overrides():
     budget, _ = budget_from_args(argparse.Namespace(board="nucleo-f446re", boards_dir=[], flash=None, ram=4096))
     assert (budget.flash_bytes, budget.ram_bytes) == (board.budget_flash_bytes, 4096)
     assert budget.source == "board nucleo-f446re, --ram 4096"
+
+
+def test_cli_choices_agree_with_the_library():
+    """commands/prune.py repeats the criteria and schedules so that `--help` imports no torch."""
+    from tinyprune.commands import prune as prune_cmd
+    from tinyprune.importance import CRITERIA
+    from tinyprune.prune import SCHEDULES
+
+    assert prune_cmd.CRITERIA == CRITERIA and prune_cmd.SCHEDULES == SCHEDULES
+
+
+def test_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from tinyprune.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

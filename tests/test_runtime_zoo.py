@@ -9,7 +9,6 @@ the models it produces, random and trained, against the TFLM arena it reports.""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np

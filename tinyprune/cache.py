@@ -23,7 +23,7 @@ from typing import Any
 
 from tinyprune import __version__
 
-CACHE_FORMAT = 1  # bump when a stage's cached files change meaning
+CACHE_FORMAT = 2  # bump when a stage's cached files change meaning (2: reports keep durations in `run`)
 DIR_NAME = ".tinyprune-cache"
 _COMPLETE = ".complete"
 
@@ -94,3 +94,6 @@ class StageCache:
             os.rename(tmp, entry)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:  # interrupted (Ctrl-C): leave no temporary entry behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyprune.errors import CheckFailed
+from tinyprune.errors import BadInput, CheckFailed
 
 # TensorFlow (float32) vs onnxruntime: allowed |difference| relative to the outputs' magnitude
 LOWER_TOLERANCE = 1e-4
@@ -111,10 +111,14 @@ def convert(data, model=None, input_shape: tuple[int, ...] | None = None, onnx_b
         onnx_bytes = exported.onnx_bytes
         parity["onnx_vs_torch"] = exported.max_abs_diff
     timings["export"] = time.monotonic() - t0
+    reference = export.run_onnx(onnx_bytes, parity_x)
+    n_out = int(np.prod(reference.shape[1:])) if reference.ndim > 1 else 1
+    if task == "classification" and data.num_classes > n_out:  # before the long part
+        raise BadInput(f"the dataset's labels go up to {data.num_classes - 1} but the model has {n_out} outputs",
+                       hint="labels must be class indices 0..outputs-1; use the dataset the model was built for")
 
     say("lower ONNX to TensorFlow (NHWC)")
     lowered = lower.lower_onnx(onnx_bytes, name=cfg.name)
-    reference = export.run_onnx(onnx_bytes, parity_x)
     tf_out = lowered.run(parity_x)  # PyTorch layout in and out
     parity["tensorflow_vs_onnx"] = float(np.max(np.abs(tf_out - reference))) if reference.size else 0.0
     _relative_check("TensorFlow and onnxruntime disagree on the lowered model", parity["tensorflow_vs_onnx"],

@@ -21,7 +21,7 @@ Nothing here knows byte constants; ``tinyprune.cost`` prices the graph.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch

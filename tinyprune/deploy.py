@@ -270,7 +270,7 @@ def deploy(model, info, data, shape, task, board, budget, cfg: DeployConfig, cac
 def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_report, conv_files, conv_report,
              verify_fields, fw_files, attempts) -> DeployOutcome:
     from tinyprune import integration
-    from tinyprune.report import new_report
+    from tinyprune.report import hoist_runs, new_report
 
     files: dict[str, bytes] = {"model_float.pt": _save_torch(model), "model_pruned.pt": _save_torch(pruned)}
     info_json = json.dumps(asdict(info) | {"input_shape": list(info.input_shape or ())}, indent=2).encode() + b"\n"
@@ -313,9 +313,12 @@ def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_repor
                "macs_per_inference": v["macs_per_inference"], "instructions_per_mac": v["instructions_per_mac"],
                "estimated_latency_ms": v["estimated_latency_ms"],
                "note": "instructions counted by QEMU -icount; latency = instructions / clock, an estimate"},
-        attempts=[asdict(a) for a in attempts],
+        # which stages came from the cache depends on earlier runs, not on the inputs: run field
+        attempts=[{k: v for k, v in asdict(a).items() if k != "cached"} for a in attempts],
         prune=prune_report, convert=conv_report, verify=v,
         integration=integration.user_build_lines(),
         files=sorted(files) + ["report.json", "report.md", "report.html"],
     )
+    hoist_runs(report, "prune", "convert")  # one field (run) holds every timestamp and duration
+    report["run"]["cached_stages"] = [a.cached for a in attempts]  # per attempt
     return DeployOutcome(bool(v["fits"]), bool(v["bit_exact"]), report, files, attempts)

@@ -209,7 +209,8 @@ def _headline(report: dict) -> list:
                        f"{report.get('dataset') or NA}; board {board} ({report.get('mcu') or NA}, "
                        f"{report.get('core') or NA}, {_clock_mhz(report)}), emulated on QEMU "
                        f"{report.get('qemu_machine') or NA}; budget from {_dig(report, 'budget', 'source') or NA}; "
-                       f"tinyprune {report.get('tinyprune_version') or NA}, {report.get('created') or NA}."))
+                       f"tinyprune {report.get('tinyprune_version') or NA}, "
+                       f"{_dig(report, 'run', 'created') or report.get('created') or NA}."))
     return blocks
 
 
@@ -303,12 +304,14 @@ def _search_blocks(report: dict) -> list:
 
 
 def _attempt_blocks(report: dict) -> list:
+    cached = (report.get("run") or {}).get("cached_stages") or []
     rows = tuple((str(a.get("number", NA)),
                   f"{fmt_bytes(a.get('prune_flash_bytes'))} / {fmt_bytes(a.get('prune_ram_bytes'))}",
                   f"{fmt_bytes(a.get('flash_estimate_bytes'))} / {fmt_bytes(a.get('ram_estimate_bytes'))}",
                   f"{fmt_bytes(a.get('flash_bytes'))} / {fmt_bytes(a.get('ram_bytes'))}",
-                  "yes" if a.get("fits") else "no", ", ".join(a.get("cached") or []) or "none",
-                  str(a.get("note") or "")) for a in report.get("attempts") or [])
+                  "yes" if a.get("fits") else "no",
+                  ", ".join(a.get("cached") or (cached[i] if i < len(cached) else [])) or "none",
+                  str(a.get("note") or "")) for i, a in enumerate(report.get("attempts") or []))
     return [Heading(2, "Attempts"),
             Table(("#", "Pruning budget flash / RAM", "Estimated flash / RAM", "Measured flash / RAM", "Fits",
                    "From the cache", "Note"), rows)]
@@ -414,7 +417,7 @@ def to_html(content: list, images: dict[str, bytes]) -> str:
 
 # ---- plots ----------------------------------------------------------------------------------------
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -429,7 +432,7 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _draw(draw, report: dict) -> bytes:
+def draw_png(draw, report: dict) -> bytes:
     """Run ``draw(report) -> Figure`` under tinyprune's fixed style (no user matplotlibrc)."""
     import matplotlib
 
@@ -439,7 +442,7 @@ def _draw(draw, report: dict) -> bytes:
         return _png(draw(report))
 
 
-def _placeholder(ax, text: str) -> None:
+def placeholder(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666666")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -449,7 +452,7 @@ def _plot_accuracy(report: dict):
     metric = _metric(report)
     acc = report.get("accuracy") or {}
     scale = 100.0 if metric == "accuracy" else 1.0
-    fig = _figure(6.4, 3.6)
+    fig = new_figure(6.4, 3.6)
     ax = fig.add_subplot()
     values = [(_num(acc.get(k)), i) for i, (k, _) in enumerate(PLOTTED_STAGES)]
     known = [(i, v * scale) for v, i in values if v is not None]
@@ -458,7 +461,7 @@ def _plot_accuracy(report: dict):
     ax.set_xlim(-0.5, len(PLOTTED_STAGES) - 0.5)
     ax.set_ylabel("accuracy (%)" if metric == "accuracy" else f"{metric.upper()} (lower is better)")
     if not known:
-        _placeholder(ax, "no accuracy figures in this report")
+        placeholder(ax, "no accuracy figures in this report")
         return fig
     ax.plot([i for i, _ in known], [v for _, v in known], "-o", color="#4C72B0", zorder=3, label="test set")
     same = _num(acc.get("target_host_tflm_same_samples"))
@@ -492,7 +495,7 @@ def _memory_bar(ax, row: int, segments, total: float | None) -> None:
 
 
 def _plot_memory(report: dict):
-    fig = _figure(8.0, 3.4)
+    fig = new_figure(8.0, 3.4)
     ax = fig.add_subplot()
     parts = memory_parts(report)
     s = report.get("sizes") or {}
@@ -511,7 +514,7 @@ def _plot_memory(report: dict):
     unique = _unique_legend(ax)
     order = [label for label in COLORS if label in unique]  # flash parts, RAM parts, reserved, free
     if not order:
-        _placeholder(ax, "no size figures in this report")
+        placeholder(ax, "no size figures in this report")
         return fig
     ncol = (len(order) + 1) // 2
     order = [order[r * ncol + c] for c in range(ncol) for r in range(2) if r * ncol + c < len(order)]
@@ -530,11 +533,11 @@ def _unique_legend(ax) -> dict:
 
 def _plot_channels(report: dict):
     layers = _dig(report, "prune", "layers") or []
-    fig = _figure(7.0, min(12.0, 1.6 + 0.45 * max(len(layers), 1)))
+    fig = new_figure(7.0, min(12.0, 1.6 + 0.45 * max(len(layers), 1)))
     ax = fig.add_subplot()
     ax.set_title("Output channels per layer")
     if not layers:
-        _placeholder(ax, "no per-layer data in this report")
+        placeholder(ax, "no per-layer data in this report")
         return fig
     ys = range(len(layers))
     before = [_num(layer.get("channels_before")) or 0 for layer in layers]
@@ -576,12 +579,12 @@ def _plot_search(report: dict):
     scale = 100.0 if metric == "accuracy" else 1.0
     prune = report.get("prune") or {}
     xkey, points = _search_points(report)
-    fig = _figure(8.0, 4.0)
+    fig = new_figure(8.0, 4.0)
     ax = fig.add_subplot()
     passed = " (passed through: it already fit)" if prune.get("passed_through") else ""
     ax.set_title(f"Pruning search: {len(prune.get('search_steps') or [])} step(s){passed}")
     if not points:
-        _placeholder(ax, "no search steps with size and validation figures")
+        placeholder(ax, "no search steps with size and validation figures")
         return fig
     xs = [x / 1024 for _, _, x, _ in points]
     ys = [y * scale for _, _, _, y in points]
@@ -630,7 +633,7 @@ PLOTTERS = {"accuracy.png": _plot_accuracy, "memory.png": _plot_memory, "channel
 
 def plots(report: dict) -> dict[str, bytes]:
     """Every plot as PNG bytes, by file name."""
-    return {name: _draw(PLOTTERS[name], report) for name in PLOTS}
+    return {name: draw_png(PLOTTERS[name], report) for name in PLOTS}
 
 
 # ---- entry points ---------------------------------------------------------------------------------

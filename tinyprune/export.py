@@ -9,9 +9,7 @@ and batch-size-1 inference.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from tinyprune.errors import BadInput, CheckFailed
+from tinyprune.quiet import silenced
 
 OPSET = 17  # fixed: HardSwish needs 14; 17 is the newest the TorchScript exporter covers fully
 INPUT_NAME = "input"
@@ -44,7 +43,7 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], check_inputs: np
     example = torch.zeros(1, *input_shape)
     buf = io.BytesIO()
     try:
-        with warnings.catch_warnings(), _quiet_stdout():
+        with warnings.catch_warnings(), silenced(1):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model, (example,), buf, dynamo=False, opset_version=OPSET,
@@ -83,16 +82,3 @@ def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:
     name = sess.get_inputs()[0].name
     outs = [sess.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """The TorchScript exporter prints diagnostics to stdout; keep the CLI's output clean."""
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)

@@ -151,6 +151,8 @@ def _k() -> SimpleNamespace:
 
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # plain Python in call(): autograph would rewrite it into temporary files under /tmp
+    plain = tf.autograph.experimental.do_not_convert
 
     class Reshape(keras.layers.Layer):
         """Reshape with the batch as -1 in a constant shape: one RESHAPE op, no shape arithmetic."""
@@ -159,6 +161,7 @@ def _k() -> SimpleNamespace:
             super().__init__(**kw)
             self.target = tuple(int(d) for d in target)
 
+        @plain
         def call(self, x):
             return keras.ops.reshape(x, (-1, *self.target))
 
@@ -173,6 +176,7 @@ def _k() -> SimpleNamespace:
             self.scale = None if scale is None else np.asarray(scale, np.float32)
             self.shift = None if shift is None else np.asarray(shift, np.float32)
 
+        @plain
         def call(self, x):
             if self.scale is not None:
                 x = keras.ops.multiply(x, self.scale)
@@ -185,6 +189,7 @@ def _k() -> SimpleNamespace:
             super().__init__(**kw)
             self.axes, self.keepdims = tuple(axes), bool(keepdims)
 
+        @plain
         def call(self, x):
             return keras.ops.mean(x, axis=self.axes, keepdims=self.keepdims)
 
@@ -195,6 +200,7 @@ def _k() -> SimpleNamespace:
             super().__init__(**kw)
             self.pads, self.value = [list(p) for p in pads], float(value)
 
+        @plain
         def call(self, x):
             return keras.ops.pad(x, [[0, 0], *self.pads], constant_values=self.value or None)
 

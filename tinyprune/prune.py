@@ -93,7 +93,7 @@ class PruneConfig:
             raise BadInput(f"--steps must be at least 1, got {self.steps}")
         if self.finetune_epochs < 0 or self.step_epochs < 0:
             raise BadInput("fine-tuning epochs cannot be negative")
-        if not self.finetune_lr > 0:  # also rejects NaN
+        if not 0 < self.finetune_lr < float("inf"):  # also rejects NaN and infinity
             raise BadInput(f"--lr must be positive, got {self.finetune_lr}")
         if self.batch_size < 1:
             raise BadInput(f"the batch size must be at least 1, got {self.batch_size}")

@@ -15,7 +15,6 @@ deterministic across processes when layer names are fixed, which ``tinyprune.low
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from typing import Callable
@@ -23,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from tinyprune.errors import CheckFailed
+from tinyprune.quiet import silenced
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported anywhere
 
@@ -37,22 +37,6 @@ def _tf():
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     return tf
-
-
-@contextlib.contextmanager
-def quiet_native_output():
-    """TensorFlow's MLIR converter writes diagnostics to fds 1 and 2 from C++; keep the CLI clean."""
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
 
 
 def calibration_set(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -91,7 +75,7 @@ def convert_float(keras_model) -> bytes:
 
 def _convert(conv) -> bytes:
     try:
-        with quiet_native_output():
+        with silenced():
             return bytes(conv.convert())
     except Exception as exc:  # the converter raises ConverterError and friends with long MLIR dumps
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -106,7 +90,7 @@ def interpreter(model: bytes, reference_kernels: bool = False):
     tf = _tf()
     kind = (tf.lite.experimental.OpResolverType.BUILTIN_REF if reference_kernels
             else tf.lite.experimental.OpResolverType.BUILTIN)
-    with warnings.catch_warnings(), quiet_native_output():  # a deprecation notice; XNNPACK's INFO line
+    with warnings.catch_warnings(), silenced():  # a deprecation notice; XNNPACK's INFO line
         warnings.simplefilter("ignore")
         interp = tf.lite.Interpreter(model_content=bytes(model), experimental_op_resolver_type=kind, num_threads=1)
         interp.allocate_tensors()

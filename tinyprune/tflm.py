@@ -9,29 +9,15 @@ pointer-sized bookkeeping is smaller (see ``estimate_arena_32bit``).
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from tinyprune.errors import BadInput
+from tinyprune.quiet import silenced
 
 # TFLM recommends head-room over the measured minimum for alignment of the tail allocations.
 ARENA_ALIGNMENT_MARGIN = 16
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """TFLM's C++ logs allocation failures to fd 2 during bisection; hide them."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def make_interpreter(model: bytes, arena_bytes: int):
@@ -43,7 +29,7 @@ def make_interpreter(model: bytes, arena_bytes: int):
 
 def _allocates_and_runs(model: bytes, arena_bytes: int) -> bool:
     try:
-        with _quiet_stderr():
+        with silenced(2):
             interp = make_interpreter(model, arena_bytes)
             for i, detail in enumerate(_input_details(interp)):
                 interp.set_input(np.zeros(detail["shape"], dtype=detail["dtype"]), i)

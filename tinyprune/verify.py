@@ -31,7 +31,7 @@ from tinyprune.firmware import (
 )
 from tinyprune.mapfile import bytes_by, parse_map
 from tinyprune.paths import FIRMWARE_DIR
-from tinyprune.qemu import run_elf
+from tinyprune.qemu import MAX_OUTPUT_BYTES, run_elf
 from tinyprune.sizes import format_size
 from tinyprune.tflite_info import ModelInfo, read_model
 
@@ -201,6 +201,9 @@ def run_on_qemu(hb: HarnessBuild, board: Board, inputs: np.ndarray, output_dtype
         work = Path(tmp)
         (work / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
         run = run_elf(hb.elf, board.qemu_machine, cwd=work, timeout_s=timeout_s)
+        if run.output_capped:
+            raise EmulatorError(f"the firmware printed more than {MAX_OUTPUT_BYTES} bytes on QEMU's "
+                                f"{board.qemu_machine} and was stopped", hint="a firmware that prints in a loop")
         if run.timed_out:
             raise EmulatorError(
                 f"the firmware did not finish on QEMU's {board.qemu_machine} within {timeout_s:.0f} s and was killed",
@@ -297,6 +300,10 @@ def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndar
     if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise BadInput(f"the harness runs single-input, single-output models; this one has "
                        f"{len(info.inputs)} inputs and {len(info.outputs)} outputs")
+    classes = info.outputs[0].shape[-1] if info.outputs[0].shape else 1
+    if labels is not None and len(labels) and classes >= 2 and int(np.max(labels)) >= classes:
+        raise BadInput(f"the samples' labels go up to {int(np.max(labels))} but the model has {classes} outputs",
+                       hint="labels must be class indices 0..outputs-1; use the dataset the model was built for")
     step = progress or (lambda text: None)
     step("building firmware")
     hb = build_harness(model, board, work_dir, stack_bytes=stack_bytes)

@@ -15,13 +15,13 @@ from tinyprune.sizes import format_size
 def add_samples_options(parser: argparse.ArgumentParser, default_limit: int = 200) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--dataset", metavar="D", help="test samples from this dataset (digits, mnist1d or a .npz)")
-    group.add_argument("--random", type=_positive_int, metavar="N", help="N random int8 inputs (no dataset needed)")
-    parser.add_argument("--limit", type=_positive_int, default=default_limit, metavar="N",
+    group.add_argument("--random", type=positive_int, metavar="N", help="N random int8 inputs (no dataset needed)")
+    parser.add_argument("--limit", type=positive_int, default=default_limit, metavar="N",
                         help=f"use at most N test samples of --dataset (default {default_limit})")
     parser.add_argument("--seed", type=int, default=0, help="seed for --random inputs (default 0)")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tinyprune.commands._common import add_json_option, add_output_options
+from tinyprune.commands._target import positive_int
 
 HELP = "torch/ONNX model -> int8 TFLite + TFLite Micro C arrays"
 DESCRIPTION = """\
@@ -41,25 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, metavar="W", help="state dict for a .py:factory or zoo model")
     parser.add_argument("--dataset", required=True, metavar="D",
                         help="digits, mnist1d or a .npz (calibration from x_train, accuracy on x_test)")
-    parser.add_argument("--calibration-samples", type=_positive, default=300, metavar="N",
+    parser.add_argument("--calibration-samples", type=positive_int, default=300, metavar="N",
                         help="representative samples for int8 calibration (default 300, seeded)")
-    parser.add_argument("--limit", type=_positive, metavar="N", help="evaluate on at most N test samples")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate on at most N test samples")
     parser.add_argument("--float", dest="float_tflite", action="store_true", help="also write model_float.tflite")
     parser.add_argument("--name", metavar="NAME", help="model name in the metadata (default: from MODEL)")
     parser.add_argument("--symbol", default="g_model_data", metavar="NAME", help="C name of the model array")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration subset (default 0)")
     add_output_options(parser)
     add_json_option(parser)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def load_for_convert(spec: str, weights: Path | None, data):
@@ -182,7 +173,7 @@ def convert_report(result, *, model: str, weights: str, dataset: str, input_shap
         metadata_bytes=result.metadata_overhead_bytes, model_int8_metadata_bytes=len(result.tflite_int8_metadata),
         onnx_ops=list(result.onnx_ops), cost_estimate=result.cost_estimate,
         sha256={"model_int8.tflite": sha256(result.tflite_int8), "model.onnx": sha256(result.onnx_bytes)},
-        timings_s=result.timings, seconds=round(seconds, 1),
+        run={"seconds": round(seconds, 1), "timings_s": result.timings},
         **arrays_report_fields(result.arrays, info),
     )
 

@@ -45,31 +45,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tinyprune.commands import prune
 
     prune.add_arguments(parser)  # model, board, budget, search, output options: the same spelling
+    g = add_pipeline_options(parser)
+    g.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
+                   help="qemu (default); renode also runs the generated Robot test when renode-test is on PATH")
+    g.add_argument("--cache-dir", type=Path, metavar="DIR", help="stage cache (default DIR/../.tinyprune-cache)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser):
+    """Convert and verify options shared by deploy and sweep; returns the group for more."""
     g = parser.add_argument_group("convert and verify")
     g.add_argument("--calibration-samples", type=int, default=300, metavar="N",
                    help="representative samples for int8 calibration (default 300)")
     g.add_argument("--limit", type=int, default=200, metavar="N",
                    help="test samples run on the emulated board (default 200)")
-    g.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
-                   help="qemu (default); renode also runs the generated Robot test when renode-test is on PATH")
     g.add_argument("--timeout", type=float, metavar="SECONDS", help="kill the emulator after this long")
     g.add_argument("--max-attempts", type=int, default=3, metavar="N",
                    help="prune/convert/verify rounds when the measured firmware misses the budget (default 3)")
-    g.add_argument("--cache-dir", type=Path, metavar="DIR", help="stage cache (default DIR/../.tinyprune-cache)")
-    g.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
+    return g
 
 
 def run(args: argparse.Namespace) -> int:
     from tinyprune import deploy_report, renode
     from tinyprune.cache import DIR_NAME, StageCache
-    from tinyprune.commands.prune import budget_from_args, prepare_weights
+    from tinyprune.commands.prune import budget_from_args, prepare_weights, prune_config_from_args
     from tinyprune.commands.train import load_inputs
     from tinyprune.convert import ConvertConfig
     from tinyprune.deploy import DeployConfig, board_with_budget, deploy, pruning_budget
     from tinyprune.errors import BadInput, CheckFailed, ToolMissing
     from tinyprune.integration import user_build_lines
     from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic
-    from tinyprune.prune import PruneConfig, check_budget
+    from tinyprune.prune import check_budget
     from tinyprune.report import to_json, write_report
 
     if not args.board:
@@ -78,13 +84,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("calibration_samples", "limit", "max_attempts"):
         if getattr(args, name) < 1:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        raise BadInput(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if args.emulator == "renode" and not renode.renode_available():
         raise ToolMissing("--emulator renode needs renode-test on PATH", hint=renode.RENODE_INSTALL_HINT)
-    prune_cfg = PruneConfig(
-        importance=args.importance, schedule=args.schedule, steps=args.steps, step_epochs=args.step_epochs,
-        finetune_epochs=args.finetune_epochs, finetune_lr=args.lr, min_channels=args.min_channels,
-        round_to=args.round_to, from_scratch=args.from_scratch, force_ratio=args.force_ratio, seed=args.seed,
-    )
+    prune_cfg = prune_config_from_args(args)
     budget, board = budget_from_args(args)
     check_output_dir(args.out, args.force)
     data, model, info, shape, task = load_inputs(args)
@@ -104,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
         outcome = deploy(model, info, data, shape, task, board, budget, cfg, cache, tmp / ".work",
                          say=lambda text: print(f"  ... {text}", flush=True))
         shutil.rmtree(tmp / ".work", ignore_errors=True)
-        report = outcome.report | {"weights": weights, "seconds": round(time.monotonic() - start, 1),
-                                   "cache_dir": str(cache_root) if cache_root else None,
+        report = outcome.report | {"weights": weights, "cache_dir": str(cache_root) if cache_root else None,
                                    "integration": user_build_lines(Path(args.out).resolve())}
+        report["run"]["seconds"] = round(time.monotonic() - start, 1)
         for fname, content in outcome.files.items():
             path = tmp / fname
             path.parent.mkdir(parents=True, exist_ok=True)

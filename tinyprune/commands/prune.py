@@ -40,13 +40,23 @@ Examples:
 """
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tinyprune.importance import CRITERIA
-    from tinyprune.prune import SCHEDULES
+# The names --importance and --schedule accept (tinyprune.importance.CRITERIA, tinyprune.prune.SCHEDULES:
+# repeated here so that `--help` needs no torch import; tests/test_prune_cli.py checks they agree).
+CRITERIA = ("l1", "taylor", "random", "synflow")
+SCHEDULES = ("iterative", "oneshot", "uniform")
 
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     add_board_options(parser)
     add_budget_options(parser)
+    add_search_options(parser)
+    add_output_options(parser)
+    add_json_option(parser)
+
+
+def add_search_options(parser: argparse.ArgumentParser, seed_help: str = "random seed (default 0)") -> None:
+    """The pruning search's options, shared by prune, deploy and sweep."""
     g = parser.add_argument_group("search")
     g.add_argument("--importance", choices=CRITERIA, default="l1",
                    help="channel ranking: l1 magnitude (default), taylor (first order, uses data), random, "
@@ -65,11 +75,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="re-initialise the pruned architecture and train it for the same number of epochs")
     g.add_argument("--force-ratio", type=float, metavar="R",
                    help="prune even if the model fits: remove about R (0..1) of the .tflite size")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--seed", type=int, default=0, help=seed_help)
     g.add_argument("--train-epochs", type=int, default=30, metavar="N",
                    help="epochs to train a model first when it has no --weights (default 30)")
-    add_output_options(parser)
-    add_json_option(parser)
+
+
+def prune_config_from_args(args: argparse.Namespace):
+    """The PruneConfig the search options describe (it validates them: bad values are exit 2)."""
+    from tinyprune.errors import BadInput
+    from tinyprune.prune import PruneConfig
+
+    cfg = PruneConfig(
+        importance=args.importance, schedule=args.schedule, steps=args.steps, step_epochs=args.step_epochs,
+        finetune_epochs=args.finetune_epochs, finetune_lr=args.lr, min_channels=args.min_channels,
+        round_to=args.round_to, from_scratch=args.from_scratch, force_ratio=args.force_ratio, seed=args.seed,
+    )
+    if args.train_epochs < 1:
+        raise BadInput(f"--train-epochs must be at least 1, got {args.train_epochs}")
+    return cfg
 
 
 def budget_from_args(args: argparse.Namespace):
@@ -129,19 +152,12 @@ def _names_saved_model(spec: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from tinyprune.commands.train import load_inputs
-    from tinyprune.errors import BadInput
     from tinyprune.models import save_model
     from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic
-    from tinyprune.prune import PruneConfig, check_budget, prune_to_budget
+    from tinyprune.prune import check_budget, prune_to_budget
     from tinyprune.report import to_json, write_report
 
-    cfg = PruneConfig(
-        importance=args.importance, schedule=args.schedule, steps=args.steps, step_epochs=args.step_epochs,
-        finetune_epochs=args.finetune_epochs, finetune_lr=args.lr, min_channels=args.min_channels,
-        round_to=args.round_to, from_scratch=args.from_scratch, force_ratio=args.force_ratio, seed=args.seed,
-    )
-    if args.train_epochs < 1:
-        raise BadInput(f"--train-epochs must be at least 1, got {args.train_epochs}")
+    cfg = prune_config_from_args(args)
     budget, board = budget_from_args(args)
     check_output_dir(args.out, args.force)
     data, model, info, shape, task = load_inputs(args)
@@ -204,8 +220,9 @@ def build_report(args, cfg, budget, board, data, info, shape, task, weights, r, 
         groups=[{"name": g.name, "layers": list(g.out_layers), "feeds": list(g.in_layers),
                  "channels_before": before_channels[g.name], "channels_after": g.channels} for g in r.groups_after],
         layers=layer_table(r.before, r.after, r.groups_before, r.protected),
-        search_steps=r.steps, chosen_step=r.chosen_step, finetune_epochs_total=r.finetune_epochs_total,
-        seconds=round(seconds, 1),
+        search_steps=[{k: v for k, v in step.items() if k != "seconds"} for step in r.steps],
+        chosen_step=r.chosen_step, finetune_epochs_total=r.finetune_epochs_total,
+        run={"seconds": round(seconds, 1), "search_step_seconds": [step.get("seconds") for step in r.steps]},
         cost_constants=asdict(DEFAULT_CONSTANTS) | {"shared_code_bytes": {"+".join(k): v for k, v in
                                                                            DEFAULT_CONSTANTS.shared_code_bytes.items()}},
         files={"model": "model_pruned.pt", "model_info": "model_pruned.json"},

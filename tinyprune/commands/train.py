@@ -54,8 +54,10 @@ def load_inputs(args: argparse.Namespace):
     from tinyprune.data import load_dataset
     from tinyprune.errors import BadInput
     from tinyprune.models import load_model, resolve_input_shape
+    from tinyprune.train import set_seed
 
     data = load_dataset(args.dataset)
+    set_seed(getattr(args, "seed", 0))  # the model's initial weights follow --seed too
     model, info = load_model(args.model, args.weights)
     shape = resolve_input_shape(info, data.input_shape)
     if tuple(shape) != tuple(data.input_shape):
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--epochs must be at least 1, got {args.epochs}")
     if args.batch_size < 1:
         raise BadInput(f"--batch-size must be at least 1, got {args.batch_size}")
-    if not args.lr > 0:  # also rejects NaN
+    if not 0 < args.lr < float("inf"):  # also rejects NaN and infinity
         raise BadInput(f"--lr must be positive, got {args.lr}")
     check_output_dir(args.out, args.force)
     data, model, info, shape, task = load_inputs(args)
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         params=torch_params(model), val_metric=result.val_accuracy, test_metric=result.test_accuracy,
         val_accuracy=result.val_accuracy if metric == "accuracy" else None,
         test_accuracy=result.test_accuracy if metric == "accuracy" else None,
-        history=result.history, seconds=round(time.monotonic() - start, 1),
+        history=result.history, run={"seconds": round(time.monotonic() - start, 1)},
         model_bytes_estimate=est.model_bytes, flash_estimate_bytes=est.flash_bytes, ram_estimate_bytes=est.ram_bytes,
         files={"model": "model_float.pt", "model_info": "model_float.json"},
         load="tinyprune.models.load_saved_model('model_float.pt')",

@@ -40,16 +40,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="kill the emulator after this long (default: from the model's MACs)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="keep the firmware (ELF, map, harness sources) in DIR")
+                        help="keep the firmware (ELF, map, harness sources) in DIR (a new directory)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the --keep DIR if it holds an earlier tinyprune output")
     add_json_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tinyprune.boards import load_board
-    from tinyprune.errors import CheckFailed
+    from tinyprune.errors import BadInput, CheckFailed
+    from tinyprune.outdir import check_output_dir, staged_output
     from tinyprune.report import new_report, write_report
     from tinyprune.verify import verify_model
 
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        raise BadInput(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if args.keep is not None:
+        check_output_dir(args.keep, args.force)
     board = load_board(args.board, args.boards_dir)
     model = read_tflite(args.model)
     if args.emulator == "renode":
@@ -60,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         result = verify_model(model, board, inputs, labels, Path(tmp), timeout_s=args.timeout,
                               progress=lambda text: print(f"  ... {text}", flush=True))
         if args.keep:
-            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
+            with staged_output(args.keep, args.force) as keep:  # never into a directory of the user's
+                shutil.copytree(tmp, keep, dirs_exist_ok=True)
     report = new_report("verify", model=str(args.model), samples_from=described, **result.to_dict())
     if args.keep is None:
         report["elf"] = report["map_file"] = None

@@ -1,0 +1,327 @@
+"""The human-readable reports of one ``tinyprune sweep``: Markdown, self-contained HTML, plots.
+
+    from tinyprune.sweep_report import render, summary_lines, point_line
+    names = render(doc, out_dir)     # sweep.md, sweep.html, accuracy_vs_flash.png, headroom.png
+    lines = summary_lines(doc)       # what the CLI prints at the end
+
+``doc`` is the dict written to ``sweep.json`` (rows plus ``tinyprune.sweep.summarise``'s summary).
+The blocks, writers and plot style are the deploy report's (``tinyprune.deploy_report``), so the
+two read alike and the PNGs are byte-identical for the same figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinyprune.deploy_report import (NA, Heading, Image, Items, Para, Table, draw_png, new_figure, placeholder,
+                                     fmt_b, fmt_count, fmt_metric, fmt_pct, to_html, to_markdown)
+from tinyprune.sizes import format_size
+
+PLOTS = ("accuracy_vs_flash.png", "headroom.png")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
+PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974",
+           "#64B5CD", "#1B9E77", "#D95F02")
+
+
+def _pct(value) -> str:
+    return fmt_metric(value, "accuracy")
+
+
+def _size(n) -> str:
+    return NA if n is None else format_size(int(n))
+
+
+def _free(used, free, budget) -> str:
+    if used is None or free is None:
+        return NA
+    return f"{fmt_b(used)} / {fmt_b(free)} free ({fmt_pct(free, budget)})"
+
+
+def _configs(doc: dict) -> list[dict]:
+    return (doc.get("summary") or {}).get("configs") or []
+
+
+def _boards(doc: dict) -> list[str]:
+    seen: list[str] = []
+    for r in doc.get("rows") or []:
+        if r["board"] not in seen:
+            seen.append(r["board"])
+    return seen
+
+
+# ---- text -----------------------------------------------------------------------------------------
+
+def recommendation_text(doc: dict) -> str:
+    rec = (doc.get("summary") or {}).get("recommendation") or {}
+    if not rec.get("board"):
+        return f"No recommendation: {rec.get('reason') or 'no rows'}."
+    return (f"Recommended board: {rec['board']} ({_size(rec['board_cost_bytes'])} of flash + RAM), "
+            f"{rec['reason']} (minimum: {rec.get('min_accuracy_source')}): {_pct(rec['accuracy'])} with a flash "
+            f"budget of {_size(rec['flash_budget_bytes'])} ({_size(rec['flash_free_bytes'])} free) and a RAM budget "
+            f"of {_size(rec['ram_budget_bytes'])} ({_size(rec['ram_free_bytes'])} free).")
+
+
+def knee_text(doc: dict) -> str:
+    k = (doc.get("summary") or {}).get("knee") or {}
+    if not k.get("config"):
+        return f"Knee of the accuracy curve: none ({k.get('reason') or NA})."
+    return (f"Knee of the accuracy curve: a flash budget of {_size(k['flash_budget_bytes'])} "
+            f"({k['config']}, {_pct(k['accuracy'])}); {k['reason']}.")
+
+
+def headline(doc: dict) -> str:
+    s = doc.get("summary") or {}
+    grid = doc.get("grid") or {}
+    n = s.get("points", len(doc.get("rows") or []))
+    return (f"{n} point(s): {len(grid.get('boards') or [])} board(s) x {grid.get('flash_label', NA)} flash x "
+            f"{grid.get('ram_label', NA)} RAM x {len(grid.get('seeds') or [])} seed(s); "
+            f"{s.get('ok', 0)} fit, {s.get('failed', 0)} failed.")
+
+
+def short_error(text: str | None, limit: int = 160) -> str:
+    """The first sentence of the first line of an error, at most ``limit`` characters."""
+    if not text:
+        return NA
+    first = text.strip().splitlines()[0]
+    cut = first.find(". ")
+    first = first[:cut + 1] if cut > 0 else first
+    return first if len(first) <= limit else first[:limit - 1].rstrip() + "…"
+
+
+def point_line(row: dict, seconds: float | None = None) -> str:
+    """One line per finished point, as the sweep runs."""
+    where = (f"{row['board']} flash {_size(row['flash_budget_bytes'])} RAM {_size(row['ram_budget_bytes'])} "
+             f"seed {row['seed']}")
+    took = f" ({seconds:.1f} s)" if seconds is not None else ""
+    if row["status"] == "ok":
+        return (f"ok      {where}: accuracy {_pct(row['accuracy_target'])}, flash {fmt_b(row['flash_free_bytes'])} "
+                f"free, RAM {fmt_b(row['ram_free_bytes'])} free{took}")
+    return f"FAILED  {where}: {row.get('error_kind') or 'error'}: {short_error(row.get('error'))}{took}"
+
+
+def _board_table(doc: dict, board: str) -> Table:
+    rows = []
+    for c in _configs(doc):
+        if c["board"] != board:
+            continue
+        pts = [r for r in doc["rows"] if r["board"] == board and r["flash_budget_bytes"] == c["flash_budget_bytes"]
+               and r["ram_budget_bytes"] == c["ram_budget_bytes"]]
+        ok = [r for r in pts if r["status"] == "ok"]
+        used_f = max((r["flash_bytes"] for r in ok), default=None)
+        used_r = max((r["ram_bytes"] for r in ok), default=None)
+        accs = [r["accuracy_target"] for r in ok if r["accuracy_target"] is not None]
+        acc = NA if not accs else (_pct(sum(accs) / len(accs)) + (f" (min {_pct(min(accs))})" if len(accs) > 1 else ""))
+        lat = c.get("estimated_latency_ms_mean")
+        rows.append((_size(c["flash_budget_bytes"]), _size(c["ram_budget_bytes"]),
+                     ", ".join(str(s) for s in c["seeds"]),
+                     "yes" if c["fits"] else f"no ({len(pts) - len(ok)} of {len(pts)} failed)" if pts else NA, acc,
+                     _free(used_f, c.get("flash_free_bytes_min"), c["flash_budget_bytes"]),
+                     _free(used_r, c.get("ram_free_bytes_min"), c["ram_budget_bytes"]),
+                     NA if lat is None else f"{lat:,.3f} ms",
+                     "; ".join(short_error(e) for e in c.get("errors") or [])))
+    return Table(("Flash budget", "RAM budget", "Seeds", "Fits", "Accuracy on target", "Flash used / free",
+                  "RAM used / free", "Latency (est.)", "Error"), tuple(rows))
+
+
+def blocks(doc: dict) -> list:
+    s = doc.get("summary") or {}
+    content = [Heading(1, f"tinyprune sweep: {doc.get('model') or NA} on {doc.get('dataset') or NA}"),
+               Para(headline(doc), "good" if not s.get("failed") else "bad"),
+               Para(recommendation_text(doc)), Para(knee_text(doc)),
+               Heading(2, "Accuracy against the flash budget"),
+               Image("accuracy_vs_flash.png", "target accuracy against the flash budget, Pareto front marked"),
+               Para("Each marker is one board and budget (the mean over its seeds; small dots: single seeds). The "
+                    "Pareto front joins the budgets that no smaller budget matches in accuracy. Accuracy is "
+                    f"measured on the emulated board over {_samples(doc)} test samples.", "note")]
+    front = set(s.get("pareto") or [])
+    content.append(Table(("On the front", "Board", "Flash budget", "RAM budget", "Accuracy (mean)"),
+                         tuple(("yes" if c["key"] in front else "", c["board"], _size(c["flash_budget_bytes"]),
+                                _size(c["ram_budget_bytes"]), _pct(c["accuracy_mean"]))
+                               for c in sorted(_configs(doc), key=lambda c: (c["flash_budget_bytes"], c["key"])))))
+    content.append(Heading(2, "Fits per board, with headroom"))
+    board_info = {r["board"]: r for r in doc.get("rows") or []}
+    for board in _boards(doc):
+        b = board_info[board]
+        content += [Heading(3, f"{board} ({b['mcu']}, {b['core']}, {b['clock_hz'] / 1e6:g} MHz; flash "
+                               f"{_size(b['board_flash_bytes'])}, RAM {_size(b['board_ram_bytes'])})"),
+                    _board_table(doc, board)]
+    content += [Image("headroom.png", "free flash and RAM per board and budget"),
+                Para("Latency is an estimate from instruction counts: QEMU -icount counts instructions, not cycles, "
+                     "and latency = instructions / the board's clock.", "note")]
+    failed = [r for r in doc.get("rows") or [] if r["status"] != "ok"]
+    if failed:
+        content += [Heading(2, "Failed points"),
+                    Table(("Point", "Kind", "Error"), tuple((r["id"], r.get("error_kind") or NA, r.get("error") or NA)
+                                                            for r in failed))]
+    content += [Heading(2, "All points"),
+                Table(("Point", "Fits", "Accuracy", "Flash", "RAM", "Instructions / inference", "Latency", "Params",
+                       "Seconds"),
+                      tuple((r["id"], "yes" if r["fits"] else "no" if r["fits"] is not None else NA,
+                             _pct(r["accuracy_target"]), fmt_b(r["flash_bytes"]), fmt_b(r["ram_bytes"]),
+                             fmt_count(r["instructions_per_inference"]),
+                             NA if r["estimated_latency_ms"] is None else f"{r['estimated_latency_ms']:,.3f} ms",
+                             fmt_count(r["params"]), fmt_count(_point_run(doc, r).get("seconds"), 1))
+                            for r in doc.get("rows") or [])),
+                Heading(2, "Run"),
+                Items(tuple((k, str(v)) for k, v in (("executor", _run(doc).get("executor", {}).get("description")),
+                                                     ("created", _run(doc).get("created")),
+                                                     ("seconds", _run(doc).get("seconds")),
+                                                     ("points resumed from an earlier run", _run(doc).get("resumed")),
+                                                     ("stage cache", _run(doc).get("cache_dir")),
+                                                     ("per-point deploy directories", "points/<point>/"))))]
+    return content
+
+
+def _run(doc: dict) -> dict:
+    return doc.get("run") if isinstance(doc.get("run"), dict) else {}
+
+
+def _point_run(doc: dict, row: dict) -> dict:
+    return (_run(doc).get("points") or {}).get(row["id"]) or {}
+
+
+def _samples(doc: dict) -> str:
+    return str((doc.get("config") or {}).get("deploy", {}).get("samples", NA))
+
+
+# ---- plots ----------------------------------------------------------------------------------------
+
+def _style(doc: dict) -> dict[str, tuple[str, str]]:
+    return {b: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, b in enumerate(_boards(doc))}
+
+
+def _plot_accuracy(doc: dict):
+    fig = new_figure(8.0, 4.6)
+    ax = fig.add_subplot()
+    ax.set_title("Accuracy on the target against the flash budget")
+    cfgs = _configs(doc)
+    scored = [c for c in cfgs if c["accuracy_mean"] is not None]
+    if not cfgs:
+        placeholder(ax, "no points")
+        return fig
+    style = _style(doc)
+    s = doc.get("summary") or {}
+    for r in doc.get("rows") or []:
+        if r["status"] == "ok" and r["accuracy_target"] is not None:
+            color, _ = style[r["board"]]
+            ax.scatter([r["flash_budget_bytes"] / 1024], [100 * r["accuracy_target"]], s=10, color=color, alpha=0.5,
+                       zorder=2)
+    for c in scored:
+        color, marker = style[c["board"]]
+        ax.scatter([c["flash_budget_bytes"] / 1024], [100 * c["accuracy_mean"]], s=55, color=color, marker=marker,
+                   edgecolors="white", linewidths=0.8, zorder=3, label=c["board"])
+    ys = [100 * c["accuracy_mean"] for c in scored] or [0.0, 100.0]
+    low = max(0.0, min(ys) - max((max(ys) - min(ys)) * 0.3, 2.0))
+    for c in cfgs:
+        if c["accuracy_mean"] is None:
+            ax.scatter([c["flash_budget_bytes"] / 1024], [low], marker="x", s=45, color="#777777", zorder=3,
+                       label="does not fit / failed (any board)")
+    by_key = {c["key"]: c for c in cfgs}
+    front = [by_key[k] for k in s.get("pareto") or [] if k in by_key]
+    if front:
+        xs = [c["flash_budget_bytes"] / 1024 for c in front]
+        yv = [100 * c["accuracy_mean"] for c in front]
+        ax.step(xs, yv, where="post", color="black", lw=1.2, zorder=1, label="Pareto front")
+        ax.scatter(xs, yv, s=120, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
+    k = s.get("knee") or {}
+    if k.get("config") in by_key:
+        c = by_key[k["config"]]
+        ax.scatter([c["flash_budget_bytes"] / 1024], [100 * c["accuracy_mean"]], marker="*", s=300, color="#F2C12E",
+                   edgecolors="black", zorder=5, label=f"knee ({_size(c['flash_budget_bytes'])})")
+    rec = s.get("recommendation") or {}
+    if rec.get("min_accuracy") is not None:
+        ax.axhline(100 * rec["min_accuracy"], ls="--", color="#C44E52", lw=1,
+                   label=f"minimum accuracy {100 * rec['min_accuracy']:.2f} %")
+    xs_all = [c["flash_budget_bytes"] / 1024 for c in cfgs]
+    if max(xs_all) > 8 * min(xs_all):
+        ax.set_xscale("log")
+    ax.set_ylim(low - 1.0, max(ys) + max((max(ys) - min(ys)) * 0.15, 1.0))
+    ax.set_xlabel("flash budget for model + runtime (KiB)")
+    ax.set_ylabel("accuracy on the target (%)")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="outside right upper", fontsize=7, frameon=False)
+    return fig
+
+
+def _plot_headroom(doc: dict):
+    cfgs = _configs(doc)
+    fig = new_figure(8.0, min(12.0, 1.6 + 0.42 * max(len(cfgs), 1)))
+    ax = fig.add_subplot()
+    ax.set_title("Headroom: free flash and RAM, % of the budget (smallest over seeds)")
+    if not cfgs:
+        placeholder(ax, "no points")
+        return fig
+    ys = range(len(cfgs))
+    for y, c in zip(ys, cfgs):
+        if not c["fits"]:
+            why = f": {short_error(c['errors'][0], 90)}" if c.get("errors") else ""
+            ax.text(1, y, f"does not fit{why}", va="center", fontsize=7, color="#C44E52")
+            continue
+        flash = 100 * (c["flash_free_bytes_min"] or 0) / c["flash_budget_bytes"]
+        ram = 100 * (c["ram_free_bytes_min"] or 0) / c["ram_budget_bytes"]
+        ax.barh(y - 0.2, flash, height=0.4, color="#4C72B0", label="flash free")
+        ax.barh(y + 0.2, ram, height=0.4, color="#55A868", label="RAM free")
+        ax.text(flash, y - 0.2, f" {flash:.1f} %", va="center", fontsize=7)
+        ax.text(ram, y + 0.2, f" {ram:.1f} %", va="center", fontsize=7)
+    ax.set_yticks(list(ys), [f"{c['board']}\nflash {_size(c['flash_budget_bytes'])}, RAM "
+                             f"{_size(c['ram_budget_bytes'])}" for c in cfgs], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 110)
+    ax.set_xlabel("free, % of the budget")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=8)
+    return fig
+
+
+PLOTTERS = {"accuracy_vs_flash.png": _plot_accuracy, "headroom.png": _plot_headroom}
+
+
+def plots(doc: dict) -> dict[str, bytes]:
+    return {name: draw_png(PLOTTERS[name], doc) for name in PLOTS}
+
+
+# ---- entry points ---------------------------------------------------------------------------------
+
+def render_files(doc: dict) -> dict[str, bytes]:
+    """sweep.md, sweep.html and the plots, as {name: bytes}."""
+    images = plots(doc)
+    content = blocks(doc)
+    return {"sweep.md": to_markdown(content).encode("utf-8"), "sweep.html": to_html(content, images).encode("utf-8"),
+            **images}
+
+
+def render(doc: dict, out_dir: Path) -> list[str]:
+    """Write the reports into ``out_dir`` (each file atomically); returns their names."""
+    from tinyprune.outdir import write_file_atomic
+
+    files = render_files(doc)
+    for name, data in files.items():
+        write_file_atomic(Path(out_dir) / name, data)
+    return list(files)
+
+
+def summary_lines(doc: dict) -> list[str]:
+    """The end of the terminal output: a table of the points, then the recommendation and the knee."""
+    rows = doc.get("rows") or []
+    header = ("board", "flash budget", "RAM budget", "seed", "fits", "accuracy", "flash free", "RAM free",
+              "instr/inference", "latency (est.)")
+    table = [header]
+    for r in rows:
+        ok = r["status"] == "ok"
+        table.append((r["board"], _size(r["flash_budget_bytes"]), _size(r["ram_budget_bytes"]), str(r["seed"]),
+                      "yes" if ok else "NO", _pct(r["accuracy_target"]) if ok else "-",
+                      fmt_pct(r["flash_free_bytes"], r["flash_budget_bytes"]) if ok else "-",
+                      fmt_pct(r["ram_free_bytes"], r["ram_budget_bytes"]) if ok else "-",
+                      fmt_count(r["instructions_per_inference"]) if ok else "-",
+                      f"{r['estimated_latency_ms']:,.2f} ms" if ok and r["estimated_latency_ms"] is not None else "-"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["Sweep summary: " + headline(doc)]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    failed = [r for r in rows if r["status"] != "ok"]
+    for r in failed:
+        lines.append(f"  failed: {r['id']}: {r.get('error_kind')}: {short_error(r.get('error'))}")
+    lines += ["", recommendation_text(doc), knee_text(doc)]
+    return lines
