@@ -195,11 +195,11 @@ CASES = [
     _c("inspect-junk", "not a model", 2, "not a TFLite model", "inspect", f"{D}/junk.pt", out=None),
     _c("build-junk", "not a model", 2, "is not a TFLite model (no 'TFL3' identifier)", "build", f"{D}/junk.pt",
        "--board", "rpi-pico", "--out", "out"),
-    _c("arrays-garbage-flatbuffer", "not a model", 2, "the TFLite model is malformed", "arrays",
+    _c("arrays-garbage-flatbuffer", "not a model", 2, "the micro runtime rejects the model: model truncated", "arrays",
        f"{D}/garbage.tflite", "--out", "out"),
     _c("inspect-garbage-flatbuffer", "not a model", 2, "model truncated (offset outside the data)", "inspect",
        f"{D}/garbage.tflite", out=None),
-    _c("verify-garbage-flatbuffer", "not a model", 2, "the TFLite model is malformed", "verify",
+    _c("verify-garbage-flatbuffer", "not a model", 2, "the micro runtime rejects the model: model truncated", "verify",
        f"{D}/garbage.tflite", "--board", "rpi-pico", "--random", "2", out=None),
     # .py:factory that raises (load_model itself: test_models.py::test_model_spec_errors)
     _c("train-factory-raises", ".py:factory raises", 2, "the factory raised RuntimeError: boom in the factory",
@@ -217,7 +217,7 @@ CASES = [
        f"{D}/truncated.tflite", "--no-tflm", out=None),
     _c("build-truncated", "truncated .tflite", 2, "the micro runtime rejects the model: model truncated", "build",
        f"{D}/truncated.tflite", "--board", "rpi-pico", "--out", "out"),
-    _c("verify-truncated", "truncated .tflite", 2, "the TFLite model is malformed", "verify",
+    _c("verify-truncated", "truncated .tflite", 2, "the micro runtime rejects the model: model truncated", "verify",
        f"{D}/truncated.tflite", "--board", "rpi-pico", "--random", "2", out=None),
     # a budget no pruning can reach: prune (test_prune_cli.py::test_impossible_budget_exits_2_before_any_work)
     # and deploy (test_deploy.py::test_impossible_budget_exits_2_before_any_work); a model whose arena is

@@ -42,6 +42,21 @@ def read_tflite(path: Path) -> bytes:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise BadInput(f"{path} is not a TFLite model (no 'TFL3' identifier)",
                        hint="give the model_int8.tflite that `tinyprune convert` wrote, or any int8 .tflite")
+    from tinyprune.tflite_info import read_model
+
+    try:  # parse once here, so that a malformed file is reported with its name
+        read_model(data)
+    except BadInput as exc:
+        message = exc.message
+        try:  # the firmware's bounds-checked reader says what is wrong more plainly
+            from tinyprune import runtime
+
+            status, detail = runtime.check_model(data)
+            if status != "TPR_OK":
+                message = f"the micro runtime rejects the model: {detail}"
+        except Exception:  # no host compiler: keep the Python parser's message
+            pass
+        raise BadInput(f"{path}: {message}", hint="run `tinyprune inspect` on it for the details") from None
     return data
 
 
