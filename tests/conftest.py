@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 # Two test workers on two cores: one thread each for torch (OpenMP) and TensorFlow, here and in
-# the CLI subprocesses the tests start. Default thread pools oversubscribe and run up to 30x slower.
+# the CLI subprocesses the tests start (torch reads OMP_NUM_THREADS when the test modules import
+# it, after this file). Default thread pools oversubscribe and run up to 30x slower.
 for _var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("TINYPRUNE_PROGRESS", "0")

@@ -310,6 +310,18 @@ def _out_size(n, k, stride, dil, padding):
     return (n + stride - 1) // stride if padding == 0 else (n - eff + stride) // stride
 
 
+def conv_quantization(rng, taps: int, cout: int):
+    """(input scale, input zero point, weight scales, output scale, output zero point) for a
+    convolution summing ``taps`` products per output: per-channel weights 80 % of the time, and
+    an output scale that keeps typical accumulations inside int8 without saturating them all."""
+    per_channel = rng.random() < 0.8
+    s_in, z_in = rand_q(rng)
+    ws = log_uniform(rng, 2e-3, 0.05, cout if per_channel else 1)
+    spread = np.sqrt(taps) * 60 * 70 * s_in * float(ws.mean())
+    s_out, z_out = float(spread * log_uniform(rng, 0.003, 0.05)), int(rng.integers(-128, 128))
+    return s_in, z_in, ws, s_out, z_out
+
+
 def _conv_like(rng, depthwise: bool) -> bytes:
     for _ in range(100):
         h, w = (int(x) for x in rng.integers(1, 11, size=2))
@@ -330,11 +342,7 @@ def _conv_like(rng, depthwise: bool) -> bytes:
         cout = groups * int(rng.integers(1, 5))
         fic, wshape, qdim = cin // groups, None, 0
         wshape = (cout, kh, kw, fic)
-    per_channel = rng.random() < 0.8
-    s_in, z_in = rand_q(rng)
-    ws = log_uniform(rng, 2e-3, 0.05, cout if per_channel else 1)
-    spread = np.sqrt(kh * kw * fic) * 60 * 70 * s_in * float(ws.mean())
-    s_out, z_out = float(spread * log_uniform(rng, 0.003, 0.05)), int(rng.integers(-128, 128))
+    s_in, z_in, ws, s_out, z_out = conv_quantization(rng, kh * kw * fic, cout)
     g = Graph()
     ti = g.tensor((n, h, w, cin), scale=s_in, zero_point=z_in)
     tw = g.tensor(wshape, scale=ws, data=weights(rng, wshape), qdim=qdim)

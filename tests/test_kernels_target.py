@@ -19,7 +19,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from runtime_models import DIRECT, Graph, compare, direct_network, log_uniform, opts, rand_q, weights
+from runtime_models import DIRECT, Graph, compare, conv_quantization, direct_network, log_uniform, opts, rand_q, weights
 
 pytestmark = pytest.mark.compile
 
@@ -66,11 +66,7 @@ def wide_conv(rng) -> bytes:
     cout = groups * int(rng.integers(1, 12))
     fic = cin // groups
     n = int(rng.integers(1, 3))
-    per_channel = rng.random() < 0.8
-    s_in, z_in = rand_q(rng)
-    ws = log_uniform(rng, 2e-3, 0.05, cout if per_channel else 1)
-    spread = np.sqrt(kh * kw * fic) * 60 * 70 * s_in * float(ws.mean())
-    s_out, z_out = float(spread * log_uniform(rng, 0.003, 0.05)), int(rng.integers(-128, 128))
+    s_in, z_in, ws, s_out, z_out = conv_quantization(rng, kh * kw * fic, cout)
     g = Graph()
     ti = g.tensor((n, h, w, cin), scale=s_in, zero_point=z_in)
     tw = g.tensor((cout, kh, kw, fic), scale=ws, data=weights(rng, (cout, kh, kw, fic)), qdim=0)

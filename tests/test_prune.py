@@ -28,16 +28,6 @@ BIG = 1 << 30  # a budget no model reaches
 NO_TRAINING = dict(step_epochs=0, finetune_epochs=0)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These models are tiny: torch's intra-op threads only add overhead, and two test workers
-    on two cores each spinning two threads run ten times slower. Restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _build(name: str, seed: int = 0) -> tuple[nn.Module, tuple[int, ...]]:
     torch.manual_seed(seed)
     entry = zoo.get(name)

@@ -44,16 +44,6 @@ DESCRIBE = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These models are tiny: torch's intra-op threads only add overhead, and two test workers
-    on two cores each spinning two threads run ten times slower. Restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _describe(path, dataset=None, cwd=None) -> dict:
     proc = subprocess.run([sys.executable, "-c", DESCRIBE, str(path), *([str(dataset)] if dataset else [])],
                           capture_output=True, text=True, cwd=cwd, timeout=300, env={**os.environ, **QUIET})

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyprune.errors import BadInput, CheckFailed
+from tinyprune.errors import BadInput
 
 # TensorFlow (float32) vs onnxruntime: allowed |difference| relative to the outputs' magnitude
 LOWER_TOLERANCE = 1e-4
@@ -76,13 +76,6 @@ def _metric(task: str, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> flo
     return float((outputs.reshape(len(outputs), -1).argmax(axis=1) == y).mean())
 
 
-def _relative_check(what: str, diff: float, reference: np.ndarray, tolerance: float) -> None:
-    magnitude = float(np.max(np.abs(reference))) if reference.size else 0.0
-    if not diff <= tolerance * max(1.0, magnitude):
-        raise CheckFailed(f"{what}: max |diff| {diff:.3g} (outputs up to {magnitude:.3g}, tolerance {tolerance:g} "
-                          f"relative)", hint="this is a bug in tinyprune's lowering; please report the model")
-
-
 def convert(data, model=None, input_shape: tuple[int, ...] | None = None, onnx_bytes: bytes | None = None,
             cfg: ConvertConfig = ConvertConfig(), task: str = "classification", labels: tuple[str, ...] = (),
             progress: Callable[[str], None] | None = None) -> ConvertResult:
@@ -120,9 +113,9 @@ def convert(data, model=None, input_shape: tuple[int, ...] | None = None, onnx_b
     say("lower ONNX to TensorFlow (NHWC)")
     lowered = lower.lower_onnx(onnx_bytes, name=cfg.name)
     tf_out = lowered.run(parity_x)  # PyTorch layout in and out
-    parity["tensorflow_vs_onnx"] = float(np.max(np.abs(tf_out - reference))) if reference.size else 0.0
-    _relative_check("TensorFlow and onnxruntime disagree on the lowered model", parity["tensorflow_vs_onnx"],
-                    reference, LOWER_TOLERANCE)
+    parity["tensorflow_vs_onnx"], _ = export.check_close(
+        "TensorFlow and onnxruntime disagree on the lowered model", tf_out, reference, LOWER_TOLERANCE,
+        hint="this is a bug in tinyprune's lowering; please report the model")
     timings["lower"] = time.monotonic() - t0 - sum(timings.values())
 
     calib = quantize.calibration_set(lowered.to_keras_layout(data.x_train), cfg.calibration_samples, cfg.seed)

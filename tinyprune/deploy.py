@@ -210,11 +210,10 @@ def _stage_verify(tflite: bytes, board, data, cfg: DeployConfig, cache: StageCac
 def deploy(model, info, data, shape, task, board, budget, cfg: DeployConfig, cache: StageCache, work: Path,
            say: Callable[[str], None] = lambda text: None) -> DeployOutcome:
     """Run the pipeline; raises BudgetError (exit 2) before long work if no pruning can fit."""
-    from tinyprune.prune import Budget, check_budget
+    from tinyprune.prune import Budget
 
     vboard = board_with_budget(board, budget.flash_bytes, budget.ram_bytes)
     prune_budget = pruning_budget(budget)
-    check_budget(model, shape, prune_budget, cfg.prune, core=board.core)  # exit 2 now if impossible
     attempts: list[Attempt] = []
     for number in range(1, cfg.max_attempts + 1):
         attempt = Attempt(number, prune_budget.flash_bytes, prune_budget.ram_bytes)

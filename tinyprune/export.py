@@ -62,13 +62,20 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], check_inputs: np
     with torch.no_grad():
         expected = model(torch.from_numpy(check_inputs)).numpy()
     got = run_onnx(onnx_bytes, check_inputs)
+    diff, magnitude = check_close("onnxruntime and torch disagree on the exported model", got, expected, tolerance,
+                                  hint="a layer may behave differently in export (e.g. training-mode code paths)")
+    return ExportResult(onnx_bytes, diff, magnitude, len(check_inputs))
+
+
+def check_close(what: str, got: np.ndarray, expected: np.ndarray, tolerance: float, hint: str) -> tuple[float, float]:
+    """(max |got - expected|, max |expected|); CheckFailed when the difference exceeds
+    ``tolerance`` relative to the outputs' magnitude (absolute below magnitude 1)."""
     diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
     magnitude = float(np.max(np.abs(expected))) if expected.size else 0.0
     if not diff <= tolerance * max(1.0, magnitude):
-        raise CheckFailed(f"onnxruntime and torch disagree on the exported model: max |diff| {diff:.3g} "
-                          f"(outputs up to {magnitude:.3g}, tolerance {tolerance:g} relative)",
-                          hint="a layer may behave differently in export (e.g. training-mode code paths)")
-    return ExportResult(onnx_bytes, diff, magnitude, len(check_inputs))
+        raise CheckFailed(f"{what}: max |diff| {diff:.3g} (outputs up to {magnitude:.3g}, tolerance {tolerance:g} "
+                          f"relative)", hint=hint)
+    return diff, magnitude
 
 
 def run_onnx(onnx_bytes: bytes, x: np.ndarray, batch: int = 256) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 from tinyprune import emulators, runtime
 from tinyprune.boards import Board, load_board
 from tinyprune.errors import BadInput
+from tinyprune.outdir import write_files
 from tinyprune.firmware import MemoryLayout, board_layout, emulation_layout, render_linker_script, uart_defines
 from tinyprune.paths import FIRMWARE_DIR
 from tinyprune.tflite_info import read_model
@@ -179,34 +180,22 @@ def user_build_lines(deploy_dir: str | Path = "<deploy_dir>") -> dict[str, list[
 
 # ---- the same, written to a directory --------------------------------------------------------------
 
-def _write(out_dir: Path, files: dict[str, str | bytes]) -> list[Path]:
-    written = []
-    for name, content in files.items():
-        path = Path(out_dir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            content = content.encode("utf-8")
-        path.write_bytes(content)
-        written.append(path)
-    return written
-
-
 def write_board_files(board: Board | str, out_dir: Path, target: str = "qemu") -> list[Path]:
     """Write ``out_dir/board/{linker.ld, board.cmake, board.mk}``."""
-    return _write(out_dir, board_files(board, target))
+    return write_files(out_dir, board_files(board, target))
 
 
 def write_sample_header(out_dir: Path, model_bytes: bytes, sample_q: np.ndarray, label: int | None) -> Path:
     """Write ``out_dir/sample_input.h`` (see ``sample_header``)."""
-    return _write(out_dir, {"sample_input.h": sample_header(model_bytes, sample_q, label)})[0]
+    return write_files(out_dir, {"sample_input.h": sample_header(model_bytes, sample_q, label)})[0]
 
 
 def write_tpr_ops_header(out_dir: Path, op_names) -> Path:
     """Write ``out_dir/tpr_ops.h``, the runtime's operator selection (build with ``-DTPR_USE_OPS_HEADER``)."""
-    return _write(out_dir, {"tpr_ops.h": runtime.ops_header(op_names)})[0]
+    return write_files(out_dir, {"tpr_ops.h": runtime.ops_header(op_names)})[0]
 
 
 def write_integration_files(out_dir: Path, board: Board | str, model_bytes: bytes, sample_q: np.ndarray | None = None,
                             label: int | None = None, target: str = "qemu") -> list[Path]:
     """Write ``integration_files(...)`` into ``out_dir`` (normally a ``tinyprune arrays`` directory)."""
-    return _write(out_dir, integration_files(board, model_bytes, sample_q, label, target))
+    return write_files(out_dir, integration_files(board, model_bytes, sample_q, label, target))

@@ -147,6 +147,18 @@ def check_file_target(path: Path, what: str = "--json") -> None:
         raise BadInput(f"{what} {path}: directory {parent} does not exist", hint="create it first or choose another path")
 
 
+def write_files(out_dir: Path, files: dict[str, bytes | str]) -> list[Path]:
+    """Write ``{relative path: content}`` under ``out_dir`` (a staging directory: not atomic per
+    file), creating subdirectories such as ``board/``; text is written as UTF-8."""
+    written = []
+    for name, content in files.items():
+        path = Path(out_dir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        written.append(path)
+    return written
+
+
 def write_file_atomic(path: Path, data: bytes | str) -> None:
     """Write a single file (e.g. ``--json FILE``) so that readers never see half of it."""
     path = Path(path)

@@ -602,15 +602,12 @@ class SweepDir:
 
     def record(self, point: Point, result: dict) -> None:
         """Write a point's files, then its log, then its row (the commit: ``--resume`` trusts it)."""
-        from tinyprune.outdir import staged_output, write_file_atomic
+        from tinyprune.outdir import staged_output, write_file_atomic, write_files
 
         target = self.points / point.id
         if result["files"]:
             with staged_output(target, force=True) as tmp:
-                for name, content in result["files"].items():
-                    path = tmp / name
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(content)
+                write_files(tmp, result["files"])
         elif target.exists():  # an earlier, different run of this point left it: it no longer applies
             shutil.rmtree(target)
         write_file_atomic(self.points / f"{point.id}.log", result["log"])

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tinyprune.arrays import make_arrays
     from tinyprune.commands._target import read_tflite
-    from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic
+    from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic, write_files
     from tinyprune.report import new_report, to_json, write_report
     from tinyprune.tflite_info import read_model
 
@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
     arrays = make_arrays(model, symbol=args.symbol, source_name=Path(args.model).name)
     report = new_report("arrays", model=str(args.model), **arrays_report_fields(arrays, info))
     with staged_output(args.out, args.force) as tmp:
-        for name, text in arrays.files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
+        write_files(tmp, arrays.files)
         write_report(tmp / "arrays_report.json", report)
     if args.json_file:
         write_file_atomic(args.json_file, to_json(report))

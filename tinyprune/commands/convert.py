@@ -120,7 +120,7 @@ def _onnx_shapes(onnx_bytes: bytes, path: Path) -> tuple[tuple[int, ...], int]:
 def run(args: argparse.Namespace) -> int:
     from tinyprune.convert import ConvertConfig, convert
     from tinyprune.data import load_dataset
-    from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic
+    from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic, write_files
     from tinyprune.report import to_json, write_report
 
     check_output_dir(args.out, args.force)
@@ -136,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
     report = convert_report(result, model=args.model, weights=note, dataset=args.dataset, input_shape=shape,
                             seed=args.seed, seconds=time.monotonic() - start)
     with staged_output(args.out, args.force) as tmp:
-        for fname, content in result.files().items():
-            (tmp / fname).write_bytes(content)
+        write_files(tmp, result.files())
         write_report(tmp / "convert_report.json", report)
     if args.json_file:
         write_file_atomic(args.json_file, to_json(report))

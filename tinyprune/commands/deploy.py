@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from tinyprune.deploy import DeployConfig, board_with_budget, deploy, pruning_budget
     from tinyprune.errors import BadInput, CheckFailed, ToolMissing
     from tinyprune.integration import user_build_lines
-    from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic
+    from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic, write_files
     from tinyprune.prune import check_budget
     from tinyprune.report import to_json, write_report
 
@@ -111,10 +111,7 @@ def run(args: argparse.Namespace) -> int:
         report = outcome.report | {"weights": weights, "cache_dir": str(cache_root) if cache_root else None,
                                    "integration": user_build_lines(Path(args.out).resolve())}
         report["run"]["seconds"] = round(time.monotonic() - start, 1)
-        for fname, content in outcome.files.items():
-            path = tmp / fname
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
+        write_files(tmp, outcome.files)
         write_report(tmp / "report.json", report)
         deploy_report.render(report, tmp)
         if args.emulator == "renode":
