@@ -54,6 +54,11 @@ def main() -> int:
             print_section(section)
         results[path.stem.removeprefix("bench_")] = {"sections": sections, "seconds": round(time.monotonic() - start, 1)}
         sys.stdout.flush()
+    if only and RESULTS.exists():  # one bench: keep the others' last figures
+        try:
+            results = {**json.loads(RESULTS.read_text()), **results}
+        except json.JSONDecodeError:
+            pass
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nwritten to {RESULTS}")
     return 0

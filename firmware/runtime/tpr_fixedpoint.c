@@ -42,15 +42,13 @@ int32_t tpr_rdbpot(int32_t x, int e)
 /* MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift) */
 int32_t tpr_mbqm(int32_t x, int32_t m, int shift)
 {
-#if TPR_SINGLE_ROUNDING
-    int total = 31 - shift;
-    int64_t r = (int64_t)x * (int64_t)m + ((int64_t)1 << (total - 1));
-    return (int32_t)(r >> total);
-#else
-    int left = shift > 0 ? shift : 0;
-    int right = shift > 0 ? 0 : -shift;
-    return tpr_rdbpot(tpr_srdhm((int32_t)((uint32_t)x << left), m), right);
+#if !TPR_SINGLE_ROUNDING
+    if (m < 0) { /* not a multiplier TFLite produces; the general SRDHM handles INT32_MIN */
+        int left = shift > 0 ? shift : 0;
+        return tpr_rdbpot(tpr_srdhm((int32_t)((uint32_t)x << left), m), shift > 0 ? 0 : -shift);
+    }
 #endif
+    return tpr_mbqm_pos(x, m, shift);
 }
 
 /* SaturatingRoundingMultiplyByPOT<k> for k >= 0 */

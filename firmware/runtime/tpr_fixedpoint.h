@@ -19,6 +19,43 @@ int32_t tpr_srdhm(int32_t a, int32_t b);
 int32_t tpr_rdbpot(int32_t x, int e);
 /* TFLite MultiplyByQuantizedMultiplier: x * m * 2^(shift-31), rounding as TPR_SINGLE_ROUNDING. */
 int32_t tpr_mbqm(int32_t x, int32_t m, int shift);
+
+/* tpr_mbqm inline, for the kernels' per-output requantization, exact for 0 <= m < 2^31 (every
+ * multiplier tpr_quantize_multiplier gives). Double rounding is v = SRDHM(x, m) =
+ * floor((x m + 2^30) / 2^31) (it cannot saturate: that needs both operands INT32_MIN), then
+ * RoundingDivideByPOT(v, r) = floor((v - [v < 0] + 2^(r-1)) / 2^r), ties away from zero.
+ *
+ * For r >= 2 (shift <= -2, nearly every layer) the two floors compose into one:
+ * floor((x m + 2^30 + 2^(30+r) - [v < 0] 2^31) / 2^(31+r)), the high word of one 64-bit
+ * multiply-accumulate shifted by r - 1. [v < 0] may be replaced by [x < 0]: they differ only when
+ * v == 0, where subtracting 1 before the division by 2^r (r >= 1) changes nothing. The addend's
+ * high word is then x >> 31 plus 2^(r-2), its low word 2^30 with x's sign bit: about 7
+ * instructions on Cortex-M3 and later (SMLAL), instead of a call. */
+static inline int32_t tpr_mbqm_pos(int32_t x, int32_t m, int shift)
+{
+#if TPR_SINGLE_ROUNDING
+    const int total = 31 - shift;
+    return (int32_t)(((int64_t)x * (int64_t)m + ((int64_t)1 << (total - 1))) >> total);
+#else
+    int32_t v, t;
+    if (shift <= -2) {
+        const uint32_t lo = ((uint32_t)x & 0x80000000u) | 0x40000000u;
+        const int32_t hi = (x >> 31) + ((int32_t)1 << (-shift - 2));
+        const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * (int64_t)m;
+        return (int32_t)(sum >> 32) >> (-shift - 1);
+    }
+    if (shift > 0) {
+        x = (int32_t)((uint32_t)x << shift);
+    }
+    v = (int32_t)(((int64_t)x * (int64_t)m + ((int64_t)1 << 30)) >> 31);
+    if (shift >= 0) {
+        return v;
+    }
+    t = v + (v >> 31); /* shift == -1: v / 2 rounded half away from zero (v > INT32_MIN) */
+    return (t >> 1) + (t & 1);
+#endif
+}
+
 /* gemmlowp SaturatingRoundingMultiplyByPOT<+k>: x * 2^k saturated to int32; 0 <= k <= 31. */
 int32_t tpr_sat_shl(int32_t x, int k);
 /* Wrapping int32 addition (TFLite's plain adds, without C's undefined overflow). */

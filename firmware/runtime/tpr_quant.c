@@ -10,6 +10,11 @@
 
 static int bitlen(uint64_t x)
 {
+#if defined(__GNUC__) && (defined(__ARM_FEATURE_CLZ) || !defined(__arm__))
+    /* CLZ on Armv7-M and later (a few instructions for 64 bits); Armv6-M has none (libgcc's
+     * __clzdi2 would be the runtime's only library call besides memcpy/memset) */
+    return x == 0 ? 0 : 64 - __builtin_clzll(x);
+#else
     int n = 0, step;
     for (step = 32; step > 0; step >>= 1) { /* binary search: 6 steps */
         if ((x >> step) != 0) {
@@ -18,6 +23,7 @@ static int bitlen(uint64_t x)
         }
     }
     return n + (int)x; /* x is now 0 or 1 */
+#endif
 }
 
 int tpr_real_f32(uint32_t bits, tpr_real_t *r)
@@ -79,8 +85,9 @@ tpr_real_t tpr_real_round(tpr_real_t x, int bits)
 tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
 {
     /* n has at most 48 significant bits (a product of two floats), d at most 24 (a float).
-     * Long division in base 256 with 32-bit divides: N in [2^47, 2^48) followed by 32 zero bits,
-     * divided by D < 2^24, gives a 56- or 57-bit quotient; the last remainder is the sticky bit. */
+     * Long division in base 256 with 32-bit divides (a remainder below D < 2^24 and one more byte
+     * fit 32 bits): N in [2^47, 2^48) followed by 32 zero bits, divided by D, gives a 56- or
+     * 57-bit quotient; the last remainder is the sticky bit. */
     int ln = bitlen(n.m), ld = bitlen(d.m), i;
     uint64_t nn, q = 0;
     uint32_t dd, r = 0;
@@ -90,10 +97,15 @@ tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
     }
     nn = n.m << (48 - ln);
     dd = (uint32_t)(d.m << (24 - ld)); /* in [2^23, 2^24): the quotient has 56 or 57 bits */
-    for (i = 0; i < 10; ++i) {
-        uint32_t cur = (r << 8) | (i < 6 ? (uint32_t)(nn >> (40 - 8 * i)) & 0xFFu : 0u);
-        q = (q << 8) | (cur / dd);
-        r = cur % dd;
+    /* the top 24 bits of N in one step (quotient 0 or 1), then 3 + 4 bytes */
+    r = (uint32_t)(nn >> 24);
+    q = r / dd;
+    r -= (uint32_t)q * dd;
+    for (i = 0; i < 7; ++i) {
+        uint32_t cur = (r << 8) | (i < 3 ? (uint32_t)(nn >> (16 - 8 * i)) & 0xFFu : 0u);
+        uint32_t digit = cur / dd;
+        q = (q << 8) | digit;
+        r = cur - digit * dd;
     }
     return round_sticky(q, (n.e - (48 - ln)) - (d.e - (24 - ld)) - 32, bits, r != 0);
 }

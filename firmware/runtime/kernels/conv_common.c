@@ -31,16 +31,6 @@ uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
     return s;
 }
 
-void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0, int32_t *k1)
-{
-    int32_t a = i0 >= 0 ? 0 : (dil - 1 - i0) / dil;
-    int32_t b = i0 >= n ? 0 : (n - i0 + dil - 1) / dil;
-    a = a < k ? a : k;
-    b = b < k ? b : k;
-    *k0 = a;
-    *k1 = b > a ? b : a;
-}
-
 int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, int32_t *mult, int *shift)
 {
     if (p->fc) {
@@ -58,6 +48,7 @@ typedef struct {
     int8_t *y;           /* output at column 0, first channel */
     int32_t rows;        /* kernel rows inside the input */
     int32_t dwc;         /* second channel's filter: w + dwc (0: one channel, computed twice) */
+    const uint32_t *wide; /* both channels' filters widened by tpr_widen2 (1x1 only), or NULL */
     uint32_t base[2];    /* bias + offset x weights of the rows (every tap) */
     uint32_t bias[2];
     int32_t mult[2];
@@ -88,6 +79,16 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
         int8_t *y = r->y + ox * n_out;
         tpr_acc_t a = {0, 0, 0, 0};
         int32_t k, t;
+#if TPR_WIDE
+        if (r->wide != 0) { /* one row of n bytes, weights widened */
+            uint32_t v[4] = {0, 0, 0, 0};
+            tpr_words22w(x, x + dx, r->wide, n >> 2, v);
+            a.a0 = v[0];
+            a.a1 = v[1];
+            a.b0 = v[2];
+            a.b1 = v[3];
+        } else
+#endif
 #if TPR_DSP && !defined(__OPTIMIZE_SIZE__)
         if (taps == 1 && n == 4 && wrow == 4) { /* one word per kernel row */
             a = tpr_dot22_words(x, dx, w, dwc, rows, xrow, a);
@@ -130,6 +131,11 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
     if (r->rows > 0 && kx1 > kx0) { /* else no tap lies inside the input: the bias alone */
         x = r->x + (r->row0 + ox * g->sw - g->pad_w + kx0 * g->dw) * g->ic;
         w = r->w + kx0 * g->w_k;
+#if TPR_DSP && !defined(__OPTIMIZE_SIZE__)
+        if (taps == 1 && n == 4 && g->wrow == 4) { /* one word per kernel row */
+            a = tpr_dot12_words(x, w, r->dwc, r->rows, g->xrow, off, a);
+        } else
+#endif
         for (k = 0; k < r->rows; ++k) {
             for (t = 0; t < taps; ++t) {
                 const int8_t *xp = x + k * g->xrow + t * g->dw * g->ic;
@@ -154,6 +160,9 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
     int32_t nc;
     geo_t g;
     row_t r;
+#if TPR_WIDE
+    uint32_t wide[2 * TPR_WIDE_MAX];
+#endif
     if (kh == 1 && kw == 1 && p->sh == 1 && sw == 1 && p->pad_h == 0 && p->pad_w == 0) {
         iw = ow = nb * oh * ow; /* a matrix product: every position is one row of the input */
         nb = ih = oh = 1;
@@ -199,6 +208,13 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         wc = (const int8_t *)p->w.data + oc * w_oc;
         r.x = (const int8_t *)p->in.data + (oc / in_div) * fic;
         r.dwc = nc == 2 ? w_oc : 0;
+        r.wide = 0;
+#if TPR_WIDE
+        if (nc == 2 && kh == 1 && kw == 1 && g.contig && (fic & 3) == 0 && fic <= TPR_WIDE_MAX) {
+            tpr_widen2(wc, wc + w_oc, fic, wide);
+            r.wide = wide;
+        }
+#endif
         for (b = 0; b < nb; ++b) {
             for (oy = 0; oy < oh; ++oy) {
                 const int32_t iy0 = oy * p->sh - p->pad_h;

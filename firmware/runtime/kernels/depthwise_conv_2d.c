@@ -11,10 +11,6 @@
 
 #if TPR_OP_DEPTHWISE_CONV_2D
 
-#if TPR_DSP
-#include <arm_acle.h>
-#endif
-
 enum { DEPTH_MULTIPLIER = 3 };
 
 /* Four channels' accumulators. */
@@ -22,83 +18,233 @@ typedef struct {
     uint32_t c0, c1, c2, c3;
 } acc4_t;
 
-/* Adds, for channels j < 4, the taps (xs and ws bytes apart) of (x[j] + off) * w[j]. */
-static inline acc4_t taps4(const int8_t *x, const int8_t *w, int32_t taps, int32_t xs, int32_t ws,
-                           int32_t off, acc4_t a)
-{
-    int32_t t;
+/* One tap of four channels: a0..a3 += (x[j] + off) * w[j]. On the DSP path the offset is added
+ * by SXTAB16 while x widens (o2: the offset in both lanes; 0 when the caller hoisted it). */
 #if TPR_DSP
-    const uint32_t o2 = tpr_off2(off);
-    for (t = 0; t < taps; ++t) {
-        const uint32_t xv = tpr_ld32(x + t * xs), wv = tpr_ld32(w + t * ws);
-        const uint32_t xl = tpr_sx_lo_add(o2, xv), wl = tpr_sx_lo(wv);
-        const uint32_t xh = tpr_sx_hi_add(o2, xv), wh = tpr_sx_hi(wv);
-        a.c0 = (uint32_t)__smlabb((int32_t)xl, (int32_t)wl, (int32_t)a.c0);
-        a.c2 = (uint32_t)__smlatt((int32_t)xl, (int32_t)wl, (int32_t)a.c2);
-        a.c1 = (uint32_t)__smlabb((int32_t)xh, (int32_t)wh, (int32_t)a.c1);
-        a.c3 = (uint32_t)__smlatt((int32_t)xh, (int32_t)wh, (int32_t)a.c3);
-    }
+#define TAP4(xp, wp, o2, a)                                                                      \
+    do {                                                                                         \
+        const uint32_t xv_ = tpr_ld32(xp), wv_ = tpr_ld32(wp);                                   \
+        const uint32_t xl_ = tpr_sx_lo_add(o2, xv_), wl_ = tpr_sx_lo(wv_);                       \
+        const uint32_t xh_ = tpr_sx_hi_add(o2, xv_), wh_ = tpr_sx_hi(wv_);                       \
+        (a).c0 = (uint32_t)__smlabb((int32_t)xl_, (int32_t)wl_, (int32_t)(a).c0);                \
+        (a).c2 = (uint32_t)__smlatt((int32_t)xl_, (int32_t)wl_, (int32_t)(a).c2);                \
+        (a).c1 = (uint32_t)__smlabb((int32_t)xh_, (int32_t)wh_, (int32_t)(a).c1);                \
+        (a).c3 = (uint32_t)__smlatt((int32_t)xh_, (int32_t)wh_, (int32_t)(a).c3);                \
+    } while (0)
 #else
-    for (t = 0; t < taps; ++t) {
-        const int8_t *xp = x + t * xs, *wp = w + t * ws;
-        a.c0 += (uint32_t)((xp[0] + off) * wp[0]);
-        a.c1 += (uint32_t)((xp[1] + off) * wp[1]);
-        a.c2 += (uint32_t)((xp[2] + off) * wp[2]);
-        a.c3 += (uint32_t)((xp[3] + off) * wp[3]);
-    }
+#define TAP4(xp, wp, off, a)                                                                     \
+    do {                                                                                         \
+        const int8_t *x_ = (xp), *w_ = (wp);                                                     \
+        (a).c0 += (uint32_t)((x_[0] + (off)) * w_[0]);                                           \
+        (a).c1 += (uint32_t)((x_[1] + (off)) * w_[1]);                                           \
+        (a).c2 += (uint32_t)((x_[2] + (off)) * w_[2]);                                           \
+        (a).c3 += (uint32_t)((x_[3] + (off)) * w_[3]);                                           \
+    } while (0)
 #endif
+
+#if TPR_DSP
+#define OFFSET_ARG(off) tpr_off2(off)
+#else
+#define OFFSET_ARG(off) (off)
+#endif
+
+/* Adds the taps (xs and ws bytes apart) of `rows` kernel rows (xr, wr bytes apart), `off` added
+ * to each input value (OFFSET_ARG form). */
+static acc4_t window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t taps, int32_t xs,
+                      int32_t ws, int32_t xr, int32_t wr, uint32_t off, acc4_t a)
+{
+    int32_t k, t;
+    for (k = 0; k < rows; ++k, x += xr, w += wr) {
+        for (t = 0; t < taps; ++t) {
+            TAP4(x + t * xs, w + t * ws, (int32_t)off, a);
+        }
+    }
     return a;
 }
 
-/* Channels 0..nch-1 (a multiple of 4) with depth multiplier 1. */
+#if TPR_DSP && defined(__OPTIMIZE__)
+/* The full 3-wide window of contiguous taps (no dilation), offset hoisted, in assembly: the
+ * compiler spills in the large caller. Per kernel row, 6 loads, 12 SXTB16, 12 SMLABB/SMLATT and
+ * 4 pointer steps for 12 multiply-accumulates (the 4 channels are lanes 0/2 and 1/3 of a word).
+ * Not inlined, so that the thirteen registers are free. */
+static __attribute__((noinline)) void window4_k3(const int8_t *x, const int8_t *w, int32_t rows,
+                                                 int32_t ch, int32_t xr, acc4_t *acc)
+{
+    uint32_t a0 = acc->c0, a1 = acc->c1, a2 = acc->c2, a3 = acc->c3, t0, t1, t2, t3;
+    const int32_t xstep = xr - 2 * ch; /* from tap 2 of a row to tap 0 of the next */
+#define TPR_DW_TAP(xa, wa)                                                                       \
+    "ldr %[t0], " xa "\n\t"                                                                      \
+    "ldr %[t1], " wa "\n\t"                                                                      \
+    "sxtb16 %[t2], %[t0]\n\t"                                                                    \
+    "sxtb16 %[t3], %[t1]\n\t"                                                                    \
+    "smlabb %[a0], %[t2], %[t3], %[a0]\n\t"                                                      \
+    "smlatt %[a2], %[t2], %[t3], %[a2]\n\t"                                                      \
+    "sxtb16 %[t2], %[t0], ror #8\n\t"                                                            \
+    "sxtb16 %[t3], %[t1], ror #8\n\t"                                                            \
+    "smlabb %[a1], %[t2], %[t3], %[a1]\n\t"                                                      \
+    "smlatt %[a3], %[t2], %[t3], %[a3]\n\t"
+    __asm__("1:\n\t"
+            TPR_DW_TAP("[%[x]]", "[%[w]]")
+            TPR_DW_TAP("[%[x], %[ch]]", "[%[w], %[ch]]")
+            "add %[x], %[x], %[ch], lsl #1\n\t"
+            "add %[w], %[w], %[ch], lsl #1\n\t"
+            TPR_DW_TAP("[%[x]]", "[%[w]]")
+            "add %[x], %[x], %[xs]\n\t"
+            "add %[w], %[w], %[ch]\n\t"
+            "subs %[rows], %[rows], #1\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
+              [rows] "+r"(rows), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+            : [ch] "r"(ch), [xs] "r"(xstep)
+            : "cc", "memory");
+#undef TPR_DW_TAP
+    acc->c0 = a0;
+    acc->c1 = a1;
+    acc->c2 = a2;
+    acc->c3 = a3;
+}
+#define TPR_DW_K3 1
+#else
+#define TPR_DW_K3 0
+#endif
+
+/* Geometry of depthwise4 in bytes: channels (the filter's tap step), the input's tap, kernel
+ * row and output column steps, the filter's row step. */
+typedef struct {
+    int32_t ch, kw, dw, xtap, xrow, xcol, wrow;
+} dwgeo_t;
+
+/* One block of four channels in one output row: kernel rows inside the input, requantization. */
+typedef struct {
+    const int8_t *w; /* filter at the first kernel row inside the input */
+    int32_t rows;
+    uint32_t base[4]; /* bias + offset x weights of the rows: the start of a whole window */
+    uint32_t bias[4];
+    int32_t mult[4];
+    int shift[4];
+    int32_t zp, lo, hi;
+} dwblk_t;
+
+/* The four outputs, stored after every parameter is read (an int8_t store may alias them). */
+static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
+{
+    const int32_t zp = k->zp, lo = k->lo, hi = k->hi;
+    const int8_t y0 = tpr_requant(a->c0, k->mult[0], k->shift[0], zp, lo, hi);
+    const int8_t y1 = tpr_requant(a->c1, k->mult[1], k->shift[1], zp, lo, hi);
+    const int8_t y2 = tpr_requant(a->c2, k->mult[2], k->shift[2], zp, lo, hi);
+    const int8_t y3 = tpr_requant(a->c3, k->mult[3], k->shift[3], zp, lo, hi);
+    y[0] = y0;
+    y[1] = y1;
+    y[2] = y2;
+    y[3] = y3;
+}
+
+/* n output columns whose windows hold every tap of the rows, starting at input x and output y:
+ * the offset is in k->base. Its own function, so that the loop's few values stay in registers. */
+static __attribute__((noinline)) void whole_windows(const dwgeo_t *g, const dwblk_t *k,
+                                                    const int8_t *x, int8_t *y, int32_t n)
+{
+    for (; n > 0; --n, x += g->xcol, y += g->ch) {
+        acc4_t a;
+        a.c0 = k->base[0];
+        a.c1 = k->base[1];
+        a.c2 = k->base[2];
+        a.c3 = k->base[3];
+#if TPR_DW_K3
+        if (g->kw == 3 && g->dw == 1) {
+            window4_k3(x, k->w, k->rows, g->ch, g->xrow, &a);
+        } else
+#endif
+        {
+            a = window4(x, k->w, k->rows, g->kw, g->xtap, g->ch, g->xrow, g->wrow, OFFSET_ARG(0), a);
+        }
+        requant4(k, &a, y);
+    }
+}
+
+/* Output column ox at a border (some taps outside the input, or no kernel row inside): the taps
+ * inside, the offset added to each. xi: input position of tap 0 (may lie before the input). */
+static void border_window(const tpr_conv_t *p, const dwgeo_t *g, const dwblk_t *k,
+                          const int8_t *xc, int32_t xi, int8_t *y, int32_t ox)
+{
+    int32_t kx0, kx1;
+    acc4_t a;
+    a.c0 = k->bias[0];
+    a.c1 = k->bias[1];
+    a.c2 = k->bias[2];
+    a.c3 = k->bias[3];
+    tpr_conv_taps(ox * p->sw - p->pad_w, g->kw, g->dw, p->iw, &kx0, &kx1);
+    if (kx1 > kx0 && k->rows > 0) { /* else no tap inside the input: the bias alone */
+        a = window4(xc + (xi + kx0 * g->dw) * g->ch, k->w + kx0 * g->ch, k->rows, kx1 - kx0, g->xtap, g->ch,
+                    g->xrow, g->wrow, OFFSET_ARG(-p->in.zp), a);
+    }
+    requant4(k, &a, y);
+}
+
+/* Channels 0..nch-1 (a multiple of 4) with depth multiplier 1. Output positions whose window
+ * lies inside the input (all of it but the borders) have the input offset hoisted: bias +
+ * offset x (sum of the weights of the rows) starts the accumulators; the border positions add
+ * the offset to each tap they read. */
 static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
 {
-    const int32_t ch = p->ic, kh = p->kh, kw = p->kw, sw = p->sw, dw = p->dw, iw = p->iw;
-    const int32_t xtap = dw * ch, xrow = p->dh * iw * ch, wrow = kw * ch, zp = p->out.zp;
-    const int32_t lo = p->lo, hi = p->hi;
-    int32_t cb, b, oy, ox, k, j, mult[4], xl, xr;
-    int shift[4];
+    const int32_t ch = p->ic, kh = p->kh, kw = p->kw, sw = p->sw, iw = p->iw, off = -p->in.zp;
+    int32_t cb, b, oy, ox, j, xl, xr;
+    dwgeo_t g;
+    dwblk_t k;
+    g.ch = ch;
+    g.kw = kw;
+    g.dw = p->dw;
+    g.xtap = p->dw * ch;
+    g.xrow = p->dh * iw * ch;
+    g.xcol = sw * ch;
+    g.wrow = kw * ch;
+    k.zp = p->out.zp;
+    k.lo = p->lo;
+    k.hi = p->hi;
     xl = (p->pad_w + sw - 1) / sw; /* columns xl..xr-1 see every tap of a kernel row */
-    xr = iw - 1 - (kw - 1) * dw + p->pad_w;
+    xr = iw - 1 - (kw - 1) * p->dw + p->pad_w;
     xr = xr < 0 ? 0 : xr / sw + 1;
+    xr = xr < p->ow ? xr : p->ow;
+    xl = xl < xr ? xl : xr;
     for (cb = 0; cb < nch; cb += 4) {
         const int8_t *xc = (const int8_t *)p->in.data + cb, *wc = (const int8_t *)p->w.data + cb;
-        uint32_t bias[4];
+        int32_t last0 = -1, last1 = -1;
         for (j = 0; j < 4; ++j) {
-            (void)tpr_conv_mult(c, p, cb + j, &mult[j], &shift[j]); /* checked by tpr_init */
-            bias[j] = p->bias ? (uint32_t)p->bias[cb + j] : 0u;
+            (void)tpr_conv_mult(c, p, cb + j, &k.mult[j], &k.shift[j]); /* checked by tpr_init */
+            k.bias[j] = p->bias ? (uint32_t)p->bias[cb + j] : 0u;
         }
         for (b = 0; b < p->nb; ++b) {
             for (oy = 0; oy < p->oh; ++oy) {
                 const int32_t iy0 = oy * p->sh - p->pad_h;
                 int32_t ky0, ky1, row0 = 0;
-                const int8_t *w;
                 int8_t *y = (int8_t *)p->out.data + (b * p->oh + oy) * p->ow * ch + cb;
                 tpr_conv_taps(iy0, kh, p->dh, p->ih, &ky0, &ky1);
-                if (ky1 > ky0) { /* input position of kernel row ky0 */
+                k.rows = ky1 - ky0;
+                k.w = wc + (k.rows > 0 ? ky0 * g.wrow : 0);
+                if (k.rows > 0) { /* input position (b, row, 0) of kernel row ky0 */
                     row0 = (b * p->ih + iy0 + ky0 * p->dh) * iw;
                 }
-                w = wc + (ky1 > ky0 ? ky0 * wrow : 0);
-                for (ox = 0; ox < p->ow; ++ox, y += ch) {
-                    int32_t kx0 = 0, kx1 = kw, off = -p->in.zp;
-                    uint32_t v[4];
-                    acc4_t a = {0, 0, 0, 0};
-                    if (ox < xl || ox >= xr) {
-                        tpr_conv_taps(ox * sw - p->pad_w, kw, dw, iw, &kx0, &kx1);
+                if (k.rows > 0 && (ky0 != last0 || ky1 != last1)) {
+                    for (j = 0; j < 4; ++j) { /* bias + offset x weights of the rows */
+                        k.base[j] = k.bias[j] + (uint32_t)off * tpr_sum8(k.w + j, 1, k.rows * kw, ch);
                     }
-                    if (kx1 > kx0 && ky1 > ky0) { /* else no tap inside the input: the bias */
-                        const int8_t *x = xc + (row0 + ox * sw - p->pad_w + kx0 * dw) * ch;
-                        for (k = 0; k < ky1 - ky0; ++k) {
-                            a = taps4(x + k * xrow, w + k * wrow + kx0 * ch, kx1 - kx0, xtap, ch, off, a);
-                        }
+                    last0 = ky0;
+                    last1 = ky1;
+                }
+                if (k.rows == 0) { /* no kernel row inside the input: every column is the bias */
+                    for (ox = 0; ox < p->ow; ++ox) {
+                        border_window(p, &g, &k, xc, 0, y + ox * ch, ox);
                     }
-                    v[0] = a.c0;
-                    v[1] = a.c1;
-                    v[2] = a.c2;
-                    v[3] = a.c3;
-                    for (j = 0; j < 4; ++j) {
-                        y[j] = tpr_requant(v[j] + bias[j], mult[j], shift[j], zp, lo, hi);
-                    }
+                    continue;
+                }
+                for (ox = 0; ox < xl; ++ox) {
+                    border_window(p, &g, &k, xc, row0 + ox * sw - p->pad_w, y + ox * ch, ox);
+                }
+                if (xr > xl) {
+                    whole_windows(&g, &k, xc + (row0 + xl * sw - p->pad_w) * ch, y + xl * ch, xr - xl);
+                }
+                for (ox = xr; ox < p->ow; ++ox) {
+                    border_window(p, &g, &k, xc, row0 + ox * sw - p->pad_w, y + ox * ch, ox);
                 }
             }
         }

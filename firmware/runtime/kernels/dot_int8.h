@@ -131,6 +131,70 @@ static __attribute__((noinline, unused)) void tpr_words22(const int8_t *xa, cons
 }
 #endif
 
+#if TPR_DSP && defined(__OPTIMIZE__)
+/* The maximum filter length per output channel that tpr_widen2 widens (on the stack: 4 bytes per
+ * weight for a pair of channels, 512 bytes at 128). */
+#define TPR_WIDE_MAX 128
+
+/* Widens the n weights (n a multiple of 4) of two channels, wa and wb, once per invoke: per word,
+ * lo(wa), lo(wb), hi(wa), hi(wb) as SXTB16 gives them, so that tpr_words22w loads them with two
+ * LDRDs instead of loading and widening them for every pair of positions. */
+static inline void tpr_widen2(const int8_t *wa, const int8_t *wb, int32_t n, uint32_t *out)
+{
+    int32_t k;
+    for (k = 0; k < n; k += 4, out += 4) {
+        const uint32_t ua = tpr_ld32(wa + k), ub = tpr_ld32(wb + k);
+        out[0] = tpr_sx_lo(ua);
+        out[1] = tpr_sx_lo(ub);
+        out[2] = tpr_sx_hi(ua);
+        out[3] = tpr_sx_hi(ub);
+    }
+}
+
+/* tpr_words22 with the weights widened by tpr_widen2: per word 4 loads of the input (each word
+ * twice), 2 SXTB16 pairs, 2 LDRDs and 8 SMLAD for 16 multiply-accumulates. */
+static __attribute__((noinline, unused)) void tpr_words22w(const int8_t *xa, const int8_t *xb,
+                                                         const uint32_t *w, int32_t words,
+                                                         uint32_t acc[4])
+{
+    const int8_t *end = xa + 4 * words;
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t0, t1, t2, t3;
+    __asm__("1:\n\t"
+            "ldr %[t0], [%[xa]]\n\t"
+            "ldr %[t1], [%[xb]]\n\t"
+            "sxtb16 %[t0], %[t0]\n\t"
+            "sxtb16 %[t1], %[t1]\n\t"
+            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+            "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
+            "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
+            "smlad %[a1], %[t0], %[t3], %[a1]\n\t"
+            "smlad %[a3], %[t1], %[t3], %[a3]\n\t"
+            "ldr %[t0], [%[xa]], #4\n\t"
+            "ldr %[t1], [%[xb]], #4\n\t"
+            "sxtb16 %[t0], %[t0], ror #8\n\t"
+            "sxtb16 %[t1], %[t1], ror #8\n\t"
+            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+            "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
+            "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
+            "smlad %[a1], %[t0], %[t3], %[a1]\n\t"
+            "smlad %[a3], %[t1], %[t3], %[a3]\n\t"
+            "cmp %[xa], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xa] "+r"(xa),
+              [xb] "+r"(xb), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
+              [t3] "=&r"(t3)
+            : [end] "r"(end)
+            : "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#define TPR_WIDE 1
+#else
+#define TPR_WIDE 0
+#endif
+
 /* acc.a0 += xa.wa, a1 += xa.wb, b0 += xb.wa, b1 += xb.wb over n bytes, without the input
  * offset. */
 static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8_t *wa,
@@ -204,6 +268,29 @@ static inline tpr_acc_t tpr_dot22_words(const int8_t *xa, int32_t dx, const int8
     acc.a1 = a1;
     acc.b0 = a2;
     acc.b1 = a3;
+    return acc;
+}
+#endif
+
+#if TPR_DSP
+/* tpr_dot12 over `rows` runs of one word each, xs bytes apart in the input and contiguous in the
+ * filter (the single positions of tpr_dot22_words' layers). */
+static inline tpr_acc_t tpr_dot12_words(const int8_t *x, const int8_t *wa, int32_t dw,
+                                        int32_t rows, int32_t xs, int32_t off, tpr_acc_t acc)
+{
+    const uint32_t o2 = tpr_off2(off);
+    uint32_t a0 = acc.a0, a1 = acc.a1;
+    int32_t r;
+    for (r = 0; r < rows; ++r, x += xs, wa += 4) {
+        const uint32_t v = tpr_ld32(x), ua = tpr_ld32(wa), ub = tpr_ld32(wa + dw);
+        const uint32_t lo = tpr_sx_lo_add(o2, v), hi = tpr_sx_hi_add(o2, v);
+        a0 = tpr_smlad(lo, tpr_sx_lo(ua), a0);
+        a0 = tpr_smlad(hi, tpr_sx_hi(ua), a0);
+        a1 = tpr_smlad(lo, tpr_sx_lo(ub), a1);
+        a1 = tpr_smlad(hi, tpr_sx_hi(ub), a1);
+    }
+    acc.a0 = a0;
+    acc.a1 = a1;
     return acc;
 }
 #endif

@@ -59,12 +59,29 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
                           int32_t fic, int32_t in_div, int32_t w_oc, int32_t w_k);
 /* Filter taps k0..k1-1 (of k) that land inside an input of size n, for a window starting at
  * input coordinate i0 with dilation dil; k1 == k0 when none does. */
-void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0, int32_t *k1);
-/* Requantize one accumulator (bias included): multiplier, output zero point, activation. */
+static inline void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0,
+                                 int32_t *k1)
+{
+    int32_t a = i0 >= 0 ? 0 : (dil - 1 - i0) / dil;
+    int32_t b = i0 >= n ? 0 : (n - i0 + dil - 1) / dil;
+    a = a < k ? a : k;
+    b = b < k ? b : k;
+    *k0 = a;
+    *k1 = b > a ? b : a;
+}
+/* Requantize one accumulator (bias included): multiplier (>= 0, from tpr_quantize_multiplier),
+ * output zero point, activation. */
 static inline int8_t tpr_requant(uint32_t acc, int32_t mult, int shift, int32_t zp, int32_t lo,
                                  int32_t hi)
 {
-    return tpr_clamp8(tpr_mbqm((int32_t)acc, mult, shift) + zp, lo, hi);
+#if defined(__OPTIMIZE_SIZE__) /* -Os: one shared copy of the arithmetic */
+    int32_t v = tpr_mbqm((int32_t)acc, mult, shift) + zp;
+#else
+    int32_t v = tpr_mbqm_pos((int32_t)acc, mult, shift) + zp;
+#endif
+    v = v < lo ? lo : v; /* two selects, not a nested conditional: no branches */
+    v = v > hi ? hi : v;
+    return (int8_t)v;
 }
 
 /* Broadcasting of two inputs to the output shape (numpy rules, shapes aligned on the right). */

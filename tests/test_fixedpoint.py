@@ -1,0 +1,126 @@
+"""The runtime's requantization arithmetic against independent references, input by input.
+
+The kernels requantize every output with tpr_mbqm's inline form (tpr_fixedpoint.h), which folds
+gemmlowp's two roundings into one multiply-accumulate, and compute their multipliers from the
+float32 scales with integers only (tpr_quant.c). Model-level tests compare whole outputs with
+TFLite Micro; these tests reach the corners models rarely do (accumulators near 2^31, every shift,
+multipliers of every size) and compare with:
+
+* TFLite's MultiplyByQuantizedMultiplier written out from its definition (gemmlowp's
+  SaturatingRoundingDoublingHighMul with its nudge and truncating division, then
+  RoundingDivideByPOT), in Python integers;
+* the multipliers TFLite computes in double precision, computed here with the CPU's doubles
+  (numpy) and math.frexp.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import numpy as np
+import pytest
+
+from tinyprune import runtime
+
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+
+def _wrap32(v: int) -> int:
+    return (v + 2**31) % 2**32 - 2**31
+
+
+def _srdhm(a: int, b: int) -> int:
+    if a == b == I32_MIN:
+        return I32_MAX
+    ab = a * b
+    num = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    return num // 2**31 if num >= 0 else -((-num) // 2**31)  # C's truncating division
+
+
+def _rdbpot(x: int, e: int) -> int:
+    mask = (1 << e) - 1
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> e) + (1 if (x & mask) > threshold else 0)
+
+
+def reference_mbqm(x: int, m: int, shift: int) -> int:
+    left, right = max(shift, 0), max(-shift, 0)
+    return _rdbpot(_srdhm(_wrap32(x << left), m), right)
+
+
+@pytest.fixture(scope="module")
+def lib():
+    lib = ctypes.CDLL(str(runtime.host_library()))
+    lib.tpr_mbqm.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int]
+    lib.tpr_mbqm.restype = ctypes.c_int32
+    lib.tpr_mult_conv.argtypes = [ctypes.c_uint32] * 3 + [ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int)]
+    lib.tpr_mult_conv.restype = ctypes.c_int
+    return lib
+
+
+def _cases(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    edges_x = [0, 1, -1, 2, -2, I32_MAX, I32_MIN, 2**30, -(2**30), 2**30 - 1, -(2**30) + 1, 12345, -12345]
+    edges_m = [0, 1, 2**30, 2**30 + 1, I32_MAX]
+    for i in range(n):
+        if i % 8 == 0:
+            x = edges_x[i // 8 % len(edges_x)]
+        else:  # every magnitude: a random 32-bit value shifted right by 0..31
+            x = int(rng.integers(I32_MIN, I32_MAX, endpoint=True)) >> int(rng.integers(0, 32))
+        kind = i % 5
+        if kind == 0:
+            m = edges_m[i // 5 % len(edges_m)]
+        elif kind == 1:  # below 2^30: not what QuantizeMultiplier gives, but inside the contract
+            m = int(rng.integers(0, 2**31)) >> int(rng.integers(0, 31))
+        else:  # QuantizeMultiplier's range
+            m = int(rng.integers(2**30, 2**31))
+        yield x, m, int(rng.integers(-31, 32))
+
+
+def test_mbqm_matches_tflites_definition_for_every_shift(lib):
+    bad = [(x, m, s) for x, m, s in _cases(60000, seed=1) if lib.tpr_mbqm(x, m, s) != reference_mbqm(x, m, s)]
+    assert not bad, bad[:5]
+
+
+def test_mbqm_matches_at_rounding_ties(lib):
+    """Products that land exactly on a tie of the second rounding, both signs, r = 1..31."""
+    bad = []
+    m = 2**30  # SRDHM(x, 2^30) = x / 2 rounded: ties of x / 2^(r+1) are odd multiples of 2^r
+    for r in range(1, 32):
+        for k in (-5, -3, -1, 1, 3, 5):
+            for x in (k * 2**r, k * 2**r + 1, k * 2**r - 1):
+                x = _wrap32(x)
+                if lib.tpr_mbqm(x, m, -r) != reference_mbqm(x, m, -r):
+                    bad.append((x, m, -r))
+    assert not bad, bad[:5]
+
+
+def _f32_bits(v: float) -> int:
+    return int(np.float32(v).view(np.uint32))
+
+
+def reference_mult_conv(in_s: float, w_s: float, out_s: float) -> tuple[int, int]:
+    """TFLite: effective = double(in) * double(w) / double(out); QuantizeMultiplier(effective)."""
+    real = float(np.float64(np.float32(in_s)) * np.float64(np.float32(w_s)) / np.float64(np.float32(out_s)))
+    frac, shift = math.frexp(real)
+    q = math.floor(abs(frac) * 2**31 + 0.5)  # std::round: half away from zero (frac > 0 here)
+    if q == 2**31:
+        q //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q, shift
+
+
+def test_multipliers_match_double_precision(lib):
+    rng = np.random.default_rng(2)
+    m, shift = ctypes.c_int32(), ctypes.c_int()
+    bad = []
+    for _ in range(20000):
+        scales = [float(np.float32(10.0 ** rng.uniform(lo, hi))) for lo, hi in ((-4, 0), (-5, 0), (-4, 1))]
+        exp_m, exp_shift = reference_mult_conv(*scales)
+        ok = lib.tpr_mult_conv(*(_f32_bits(s) for s in scales), ctypes.byref(m), ctypes.byref(shift))
+        if not ok or (m.value, shift.value) != (exp_m, exp_shift):
+            bad.append((scales, (m.value, shift.value), (exp_m, exp_shift)))
+    assert not bad, bad[:3]
