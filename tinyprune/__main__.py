@@ -1,3 +1,3 @@
-from tinyprune.cli import main
+from tinyprune.cli import console_main
 
-raise SystemExit(main())
+console_main()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 
@@ -128,3 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `tinyprune boards | head` closes our stdout early
         return 0
+
+
+def console_main() -> None:
+    """The `tinyprune` command and `python -m tinyprune`: main(), then exit with its status."""
+    code = main()
+    if code == 130:
+        # Interrupted, and the work's cleanups already ran while KeyboardInterrupt unwound. Skip
+        # the interpreter's shutdown: CPython ends it by killing itself with SIGINT when a
+        # KeyboardInterrupt escaped code that an extension ran through PyRun (a flag never
+        # reset), which would turn exit status 130 into a death by signal.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
