@@ -10,6 +10,7 @@ and ``tinyprune boards`` stay instant.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import importlib.util
 import os
@@ -135,10 +136,13 @@ def console_main() -> None:
     """The `tinyprune` command and `python -m tinyprune`: main(), then exit with its status."""
     code = main()
     if code == 130:
-        # Interrupted, and the work's cleanups already ran while KeyboardInterrupt unwound. Skip
-        # the interpreter's shutdown: CPython ends it by killing itself with SIGINT when a
-        # KeyboardInterrupt escaped code that an extension ran through PyRun (a flag never
-        # reset), which would turn exit status 130 into a death by signal.
+        # Interrupted, and the work's cleanups already ran while KeyboardInterrupt unwound. Run
+        # the exit handlers (TensorFlow's autograph removes its temporary files there, tempfile's
+        # finalizers run there), then skip the rest of the interpreter's shutdown: CPython ends it
+        # by killing itself with SIGINT when a KeyboardInterrupt escaped code that an extension
+        # ran through PyRun (a flag never reset), which would turn exit status 130 into a death
+        # by signal.
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
