@@ -57,11 +57,12 @@ def _geometry(rng, kernels):
     raise AssertionError("no geometry found")
 
 
-def wide_conv(rng) -> bytes:
-    """CONV_2D with up to 40 input channels: 1x1 (a matrix product), 3x3, 10x4 over one channel
+def wide_conv(rng, kernels=((1, 1), (3, 3), (10, 4), (1, 5), (2, 2)), cin: int | None = None) -> bytes:
+    """CONV_2D with up to 128 input channels: 1x1 (a matrix product), 3x3, 10x4 over one channel
     (one word per kernel row), 1x5 (Conv1D), 2x2; sometimes grouped or dilated."""
-    h, w, kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(rng, [(1, 1), (3, 3), (10, 4), (1, 5), (2, 2)])
-    cin = int(rng.choice([1, 2, 3, 4, 8, 13, 16, 40]))
+    h, w, kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(rng, list(kernels))
+    if cin is None:
+        cin = int(rng.choice([1, 2, 3, 4, 8, 13, 16, 40, 64, 128]))
     groups = int(rng.choice([g for g in (2, 4) if cin % g == 0] or [1])) if rng.random() < 0.15 else 1
     cout = groups * int(rng.integers(1, 12))
     fic = cin // groups
@@ -110,9 +111,11 @@ def wide_depthwise(rng) -> bytes:
 
 
 def wide_fully_connected(rng) -> bytes:
-    """FULLY_CONNECTED up to 200 deep, 1-4 batches (pairs of rows), odd and even unit counts,
+    """FULLY_CONNECTED up to 200 deep (half the time a multiple of 4 up to 64, as matmul4 needs),
+    1-8 batches (pairs of rows; four and more: matmul4), odd and even unit counts,
     per-channel or per-tensor weights, sometimes with a filter zero point (TFLM accepts it)."""
-    d, u, b = int(rng.integers(1, 200)), int(rng.integers(1, 34)), int(rng.integers(1, 5))
+    d = 4 * int(rng.integers(1, 17)) if rng.random() < 0.5 else int(rng.integers(1, 200))
+    u, b = int(rng.integers(1, 34)), int(rng.integers(1, 9))
     per_channel = rng.random() < 0.5
     s_in, z_in = rand_q(rng)
     ws = log_uniform(rng, 1e-3, 0.05, u if per_channel else 1)
@@ -143,6 +146,10 @@ def kernel_models(seed: int = 0) -> list[tuple[str, bytes]]:
         cases += [(f"{op} direct {k}", DIRECT[op](rng)) for k in range(12)]
         cases += [(f"{op} wide {k}", WIDE[op](rng)) for k in range(24)]
     cases += [(f"network {k}", direct_network(rng)) for k in range(3)]
+    # 1x1 at the widened-weight paths' limits: four channels at a time up to 64 input channels,
+    # pairs up to 128, the dot products beyond
+    cases += [(f"CONV_2D 1x1 cin {cin} {k}", wide_conv(rng, kernels=[(1, 1)], cin=cin))
+              for cin in (60, 64, 68, 128, 132) for k in range(2)]
     return cases
 
 

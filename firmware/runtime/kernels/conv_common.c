@@ -79,7 +79,7 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
         int8_t *y = r->y + ox * n_out;
         tpr_acc_t a = {0, 0, 0, 0};
         int32_t k, t;
-#if TPR_WIDE
+#if TPR_WIDE && !defined(__OPTIMIZE_SIZE__)
         if (r->wide != 0) { /* one row of n bytes, weights widened */
             uint32_t v[4] = {0, 0, 0, 0};
             tpr_words22w(x, x + dx, r->wide, n >> 2, v);
@@ -150,6 +150,50 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
     }
 }
 
+#if TPR_WIDE
+/* A 1x1 convolution with stride 1 and no padding, or FULLY_CONNECTED, one group: output channels
+ * four at a time over every position, their weights widened once (tpr_widen4, on the stack) and
+ * the input offset hoisted (offset x sum of each channel's weights). `wide`: TPR_WIDE_WORDS words.
+ * Returns the channels done, a multiple of four; the caller runs the rest. */
+static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t positions, int32_t n_out,
+                       int32_t depth, uint32_t *wide)
+{
+    const int32_t off = -p->in.zp, zp = p->out.zp, lo = p->lo, hi = p->hi, n4 = n_out & ~3;
+    int32_t oc, j, pos, mult[4];
+    int shift[4];
+    for (oc = 0; oc < n4; oc += 4) {
+        const int8_t *w = (const int8_t *)p->w.data + oc * depth;
+        const int8_t *x = (const int8_t *)p->in.data;
+        int8_t *y = (int8_t *)p->out.data + oc;
+        uint32_t base[4];
+        for (j = 0; j < 4; ++j) {
+            (void)tpr_conv_mult(c, p, oc + j, &mult[j], &shift[j]); /* checked by tpr_init */
+            base[j] = (p->bias ? (uint32_t)p->bias[oc + j] : 0u) +
+                      (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth);
+        }
+        tpr_widen4(w, depth, depth, wide);
+        for (pos = 0; pos < positions; ++pos, x += depth, y += n_out) {
+            uint32_t a[4];
+            int8_t v[4];
+            memcpy(a, base, sizeof a);
+            tpr_words14w(x, wide, depth >> 2, a);
+#if defined(__OPTIMIZE_SIZE__)
+            for (j = 0; j < 4; ++j) {
+                v[j] = tpr_requant(a[j], mult[j], shift[j], zp, lo, hi);
+            }
+#else /* unrolled: GCC does not unroll at -O2, and a loop costs a third of the requantization */
+            v[0] = tpr_requant(a[0], mult[0], shift[0], zp, lo, hi);
+            v[1] = tpr_requant(a[1], mult[1], shift[1], zp, lo, hi);
+            v[2] = tpr_requant(a[2], mult[2], shift[2], zp, lo, hi);
+            v[3] = tpr_requant(a[3], mult[3], shift[3], zp, lo, hi);
+#endif
+            memcpy(y, v, sizeof v); /* after the parameters are read: an int8 store may alias them */
+        }
+    }
+    return n4;
+}
+#endif
+
 tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_t n_out,
                           int32_t fic, int32_t in_div, int32_t w_oc, int32_t w_k)
 {
@@ -161,11 +205,18 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
     geo_t g;
     row_t r;
 #if TPR_WIDE
-    uint32_t wide[2 * TPR_WIDE_MAX];
+    uint32_t wide[TPR_WIDE_WORDS];
 #endif
     if (kh == 1 && kw == 1 && p->sh == 1 && sw == 1 && p->pad_h == 0 && p->pad_w == 0) {
         iw = ow = nb * oh * ow; /* a matrix product: every position is one row of the input */
         nb = ih = oh = 1;
+#if TPR_WIDE
+        /* several positions (widening pays for itself), one group, whole words */
+        if (c->eval && oc0 == 0 && ow >= 4 && fic == ic && in_div == n_out && w_oc == fic &&
+            (fic & 3) == 0 && fic <= TPR_WIDE4_MAX) {
+            oc0 = matmul4(c, p, ow, n_out, fic, wide);
+        }
+#endif
     }
     g.n_out = n_out;
     g.fic = fic;
@@ -209,8 +260,9 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         r.x = (const int8_t *)p->in.data + (oc / in_div) * fic;
         r.dwc = nc == 2 ? w_oc : 0;
         r.wide = 0;
-#if TPR_WIDE
-        if (nc == 2 && kh == 1 && kw == 1 && g.contig && (fic & 3) == 0 && fic <= TPR_WIDE_MAX) {
+#if TPR_WIDE && !defined(__OPTIMIZE_SIZE__) /* -Os: matmul4 only */
+        if (nc == 2 && kh == 1 && kw == 1 && g.contig && (fic & 3) == 0 && fic <= TPR_WIDE_MAX &&
+            xr > xl) { /* pairs of positions to use it */
             tpr_widen2(wc, wc + w_oc, fic, wide);
             r.wide = wide;
         }

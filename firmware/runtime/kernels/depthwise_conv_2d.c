@@ -62,7 +62,7 @@ static acc4_t window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t ta
     return a;
 }
 
-#if TPR_DSP && defined(__OPTIMIZE__)
+#if TPR_DSP && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* -Os: the C loop */
 /* The full 3-wide window of contiguous taps (no dilation), offset hoisted, in assembly: the
  * compiler spills in the large caller. Per kernel row, 6 loads, 12 SXTB16, 12 SMLABB/SMLATT and
  * 4 pointer steps for 12 multiply-accumulates (the 4 channels are lanes 0/2 and 1/3 of a word).
@@ -108,13 +108,15 @@ static __attribute__((noinline)) void window4_k3(const int8_t *x, const int8_t *
 #define TPR_DW_K3 0
 #endif
 
-/* Geometry of depthwise4 in bytes: channels (the filter's tap step), the input's tap, kernel
- * row and output column steps, the filter's row step. */
+/* Geometry of depthwise4: in bytes, channels (the filter's tap step), the input's tap, kernel row
+ * and output column steps, the filter's row step, the output's row step; in input positions, the
+ * step from one output row to the next (stride_h rows). */
 typedef struct {
-    int32_t ch, kw, dw, xtap, xrow, xcol, wrow;
+    int32_t ch, kw, dw, xtap, xrow, xcol, wrow, yrow, prow;
 } dwgeo_t;
 
-/* One block of four channels in one output row: kernel rows inside the input, requantization. */
+/* One block of four channels in a run of output rows with the same kernel rows inside the input:
+ * those rows, requantization. */
 typedef struct {
     const int8_t *w; /* filter at the first kernel row inside the input */
     int32_t rows;
@@ -125,8 +127,13 @@ typedef struct {
     int32_t zp, lo, hi;
 } dwblk_t;
 
-/* The four outputs, stored after every parameter is read (an int8_t store may alias them). */
+/* The four outputs, stored after every parameter is read (an int8_t store may alias them).
+ * Inline where speed is asked for, one copy at -Os. */
+#if defined(__OPTIMIZE_SIZE__)
+static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
+#else
 static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
+#endif
 {
     const int32_t zp = k->zp, lo = k->lo, hi = k->hi;
     const int8_t y0 = tpr_requant(a->c0, k->mult[0], k->shift[0], zp, lo, hi);
@@ -139,52 +146,68 @@ static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
     y[3] = y3;
 }
 
-/* n output columns whose windows hold every tap of the rows, starting at input x and output y:
- * the offset is in k->base. Its own function, so that the loop's few values stay in registers. */
+/* n_rows x n_cols outputs whose windows hold every tap of the kernel rows, from input x and
+ * output y: the offset is in k->base. Its own function, so that the loop's few values stay in
+ * registers. */
 static __attribute__((noinline)) void whole_windows(const dwgeo_t *g, const dwblk_t *k,
-                                                    const int8_t *x, int8_t *y, int32_t n)
+                                                    const int8_t *x, int8_t *y, int32_t n_rows,
+                                                    int32_t n_cols)
 {
-    for (; n > 0; --n, x += g->xcol, y += g->ch) {
-        acc4_t a;
-        a.c0 = k->base[0];
-        a.c1 = k->base[1];
-        a.c2 = k->base[2];
-        a.c3 = k->base[3];
+    const int32_t xrun = g->prow * g->ch;
+    for (; n_rows > 0; --n_rows, x += xrun, y += g->yrow) {
+        const int8_t *xp = x;
+        int8_t *yp = y;
+        int32_t n;
+        for (n = n_cols; n > 0; --n, xp += g->xcol, yp += g->ch) {
+            acc4_t a;
+            a.c0 = k->base[0];
+            a.c1 = k->base[1];
+            a.c2 = k->base[2];
+            a.c3 = k->base[3];
 #if TPR_DW_K3
-        if (g->kw == 3 && g->dw == 1) {
-            window4_k3(x, k->w, k->rows, g->ch, g->xrow, &a);
-        } else
+            if (g->kw == 3 && g->dw == 1) {
+                window4_k3(xp, k->w, k->rows, g->ch, g->xrow, &a);
+            } else
 #endif
-        {
-            a = window4(x, k->w, k->rows, g->kw, g->xtap, g->ch, g->xrow, g->wrow, OFFSET_ARG(0), a);
+            {
+                a = window4(xp, k->w, k->rows, g->kw, g->xtap, g->ch, g->xrow, g->wrow,
+                            OFFSET_ARG(0), a);
+            }
+            requant4(k, &a, yp);
+        }
+    }
+}
+
+/* Output column ox at a border (some taps outside the input, or no kernel row inside) in n_rows
+ * rows: the taps inside, the offset added to each. xi: input position of tap 0 in the first row
+ * (may lie before the input). */
+static void border_column(const tpr_conv_t *p, const dwgeo_t *g, const dwblk_t *k,
+                          const int8_t *xc, int32_t xi, int8_t *y, int32_t ox, int32_t n_rows)
+{
+    int32_t kx0, kx1;
+    tpr_conv_taps(ox * p->sw - p->pad_w, g->kw, g->dw, p->iw, &kx0, &kx1);
+    if (k->rows == 0) {
+        kx1 = kx0; /* no kernel row inside the input: the bias alone */
+    }
+    for (; n_rows > 0; --n_rows, xi += g->prow, y += g->yrow) {
+        acc4_t a;
+        a.c0 = k->bias[0];
+        a.c1 = k->bias[1];
+        a.c2 = k->bias[2];
+        a.c3 = k->bias[3];
+        if (kx1 > kx0) {
+            a = window4(xc + (xi + kx0 * g->dw) * g->ch, k->w + kx0 * g->ch, k->rows, kx1 - kx0,
+                        g->xtap, g->ch, g->xrow, g->wrow, OFFSET_ARG(-p->in.zp), a);
         }
         requant4(k, &a, y);
     }
 }
 
-/* Output column ox at a border (some taps outside the input, or no kernel row inside): the taps
- * inside, the offset added to each. xi: input position of tap 0 (may lie before the input). */
-static void border_window(const tpr_conv_t *p, const dwgeo_t *g, const dwblk_t *k,
-                          const int8_t *xc, int32_t xi, int8_t *y, int32_t ox)
-{
-    int32_t kx0, kx1;
-    acc4_t a;
-    a.c0 = k->bias[0];
-    a.c1 = k->bias[1];
-    a.c2 = k->bias[2];
-    a.c3 = k->bias[3];
-    tpr_conv_taps(ox * p->sw - p->pad_w, g->kw, g->dw, p->iw, &kx0, &kx1);
-    if (kx1 > kx0 && k->rows > 0) { /* else no tap inside the input: the bias alone */
-        a = window4(xc + (xi + kx0 * g->dw) * g->ch, k->w + kx0 * g->ch, k->rows, kx1 - kx0, g->xtap, g->ch,
-                    g->xrow, g->wrow, OFFSET_ARG(-p->in.zp), a);
-    }
-    requant4(k, &a, y);
-}
-
 /* Channels 0..nch-1 (a multiple of 4) with depth multiplier 1. Output positions whose window
  * lies inside the input (all of it but the borders) have the input offset hoisted: bias +
  * offset x (sum of the weights of the rows) starts the accumulators; the border positions add
- * the offset to each tap they read. */
+ * the offset to each tap they read. Output rows go in runs with the same kernel rows inside the
+ * input (all but the top and bottom few). */
 static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
 {
     const int32_t ch = p->ic, kh = p->kh, kw = p->kw, sw = p->sw, iw = p->iw, off = -p->in.zp;
@@ -198,6 +221,8 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
     g.xrow = p->dh * iw * ch;
     g.xcol = sw * ch;
     g.wrow = kw * ch;
+    g.yrow = p->ow * ch;
+    g.prow = p->sh * iw;
     k.zp = p->out.zp;
     k.lo = p->lo;
     k.hi = p->hi;
@@ -208,43 +233,44 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
     xl = xl < xr ? xl : xr;
     for (cb = 0; cb < nch; cb += 4) {
         const int8_t *xc = (const int8_t *)p->in.data + cb, *wc = (const int8_t *)p->w.data + cb;
-        int32_t last0 = -1, last1 = -1;
         for (j = 0; j < 4; ++j) {
             (void)tpr_conv_mult(c, p, cb + j, &k.mult[j], &k.shift[j]); /* checked by tpr_init */
             k.bias[j] = p->bias ? (uint32_t)p->bias[cb + j] : 0u;
         }
         for (b = 0; b < p->nb; ++b) {
-            for (oy = 0; oy < p->oh; ++oy) {
+            int32_t run;
+            for (oy = 0; oy < p->oh; oy += run) {
                 const int32_t iy0 = oy * p->sh - p->pad_h;
-                int32_t ky0, ky1, row0 = 0;
+                int32_t ky0, ky1, a0, a1, row0 = 0;
                 int8_t *y = (int8_t *)p->out.data + (b * p->oh + oy) * p->ow * ch + cb;
                 tpr_conv_taps(iy0, kh, p->dh, p->ih, &ky0, &ky1);
+                for (run = 1; oy + run < p->oh; ++run) { /* the rows with the same kernel rows */
+                    tpr_conv_taps(iy0 + run * p->sh, kh, p->dh, p->ih, &a0, &a1);
+                    if (a0 != ky0 || a1 != ky1) {
+                        break;
+                    }
+                }
                 k.rows = ky1 - ky0;
                 k.w = wc + (k.rows > 0 ? ky0 * g.wrow : 0);
-                if (k.rows > 0) { /* input position (b, row, 0) of kernel row ky0 */
-                    row0 = (b * p->ih + iy0 + ky0 * p->dh) * iw;
-                }
-                if (k.rows > 0 && (ky0 != last0 || ky1 != last1)) {
-                    for (j = 0; j < 4; ++j) { /* bias + offset x weights of the rows */
-                        k.base[j] = k.bias[j] + (uint32_t)off * tpr_sum8(k.w + j, 1, k.rows * kw, ch);
-                    }
-                    last0 = ky0;
-                    last1 = ky1;
-                }
                 if (k.rows == 0) { /* no kernel row inside the input: every column is the bias */
                     for (ox = 0; ox < p->ow; ++ox) {
-                        border_window(p, &g, &k, xc, 0, y + ox * ch, ox);
+                        border_column(p, &g, &k, xc, 0, y + ox * ch, ox, run);
                     }
                     continue;
                 }
+                row0 = (b * p->ih + iy0 + ky0 * p->dh) * iw; /* input position of kernel row ky0 */
+                for (j = 0; j < 4; ++j) { /* bias + offset x weights of the rows */
+                    k.base[j] = k.bias[j] + (uint32_t)off * tpr_sum8(k.w + j, 1, k.rows * kw, ch);
+                }
                 for (ox = 0; ox < xl; ++ox) {
-                    border_window(p, &g, &k, xc, row0 + ox * sw - p->pad_w, y + ox * ch, ox);
+                    border_column(p, &g, &k, xc, row0 + ox * sw - p->pad_w, y + ox * ch, ox, run);
                 }
                 if (xr > xl) {
-                    whole_windows(&g, &k, xc + (row0 + xl * sw - p->pad_w) * ch, y + xl * ch, xr - xl);
+                    whole_windows(&g, &k, xc + (row0 + xl * sw - p->pad_w) * ch, y + xl * ch, run,
+                                  xr - xl);
                 }
                 for (ox = xr; ox < p->ow; ++ox) {
-                    border_window(p, &g, &k, xc, row0 + ox * sw - p->pad_w, y + ox * ch, ox);
+                    border_column(p, &g, &k, xc, row0 + ox * sw - p->pad_w, y + ox * ch, ox, run);
                 }
             }
         }

@@ -132,9 +132,11 @@ static __attribute__((noinline, unused)) void tpr_words22(const int8_t *xa, cons
 #endif
 
 #if TPR_DSP && defined(__OPTIMIZE__)
-/* The maximum filter length per output channel that tpr_widen2 widens (on the stack: 4 bytes per
- * weight for a pair of channels, 512 bytes at 128). */
+/* Filter lengths per output channel that tpr_widen2 (two channels) and tpr_widen4 (four) widen;
+ * either needs TPR_WIDE_WORDS words on the stack (512 bytes). */
 #define TPR_WIDE_MAX 128
+#define TPR_WIDE4_MAX 64
+#define TPR_WIDE_WORDS 128
 
 /* Widens the n weights (n a multiple of 4) of two channels, wa and wb, once per invoke: per word,
  * lo(wa), lo(wb), hi(wa), hi(wb) as SXTB16 gives them, so that tpr_words22w loads them with two
@@ -183,6 +185,56 @@ static __attribute__((noinline, unused)) void tpr_words22w(const int8_t *xa, con
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xa] "+r"(xa),
               [xb] "+r"(xb), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
               [t3] "=&r"(t3)
+            : [end] "r"(end)
+            : "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Widens the n weights (n a multiple of 4) of four channels, w + j * stride for j < 4: per word,
+ * lo and hi of channel 0, then of channels 1, 2, 3, for tpr_words14w's LDRDs. */
+static inline void tpr_widen4(const int8_t *w, int32_t stride, int32_t n, uint32_t *out)
+{
+    int32_t k, j;
+    for (k = 0; k < n; k += 4) {
+        for (j = 0; j < 4; ++j, out += 2) {
+            const uint32_t u = tpr_ld32(w + j * stride + k);
+            out[0] = tpr_sx_lo(u);
+            out[1] = tpr_sx_hi(u);
+        }
+    }
+}
+
+/* One position x four channels with the weights widened by tpr_widen4: per word one load and
+ * two SXTB16 of the input, four LDRDs and 8 SMLAD for 16 multiply-accumulates (17 instructions
+ * with the loop). acc[j] += x . w_j, without the input offset. */
+static __attribute__((noinline, unused)) void tpr_words14w(const int8_t *x, const uint32_t *w,
+                                                         int32_t words, uint32_t acc[4])
+{
+    const int8_t *end = x + 4 * words;
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t0, t1, t2, t3;
+    __asm__("1:\n\t"
+            "ldr %[t0], [%[x]], #4\n\t"
+            "sxtb16 %[t1], %[t0]\n\t"
+            "sxtb16 %[t0], %[t0], ror #8\n\t"
+            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+            "smlad %[a0], %[t1], %[t2], %[a0]\n\t"
+            "smlad %[a0], %[t0], %[t3], %[a0]\n\t"
+            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+            "smlad %[a1], %[t1], %[t2], %[a1]\n\t"
+            "smlad %[a1], %[t0], %[t3], %[a1]\n\t"
+            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+            "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
+            "smlad %[a2], %[t0], %[t3], %[a2]\n\t"
+            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+            "smlad %[a3], %[t1], %[t2], %[a3]\n\t"
+            "smlad %[a3], %[t0], %[t3], %[a3]\n\t"
+            "cmp %[x], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
+              [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
             : [end] "r"(end)
             : "cc", "memory");
     acc[0] = a0;
