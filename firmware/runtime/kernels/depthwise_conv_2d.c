@@ -49,7 +49,10 @@ typedef struct {
 #endif
 
 /* Adds the taps (xs and ws bytes apart) of `rows` kernel rows (xr, wr bytes apart), `off` added
- * to each input value (OFFSET_ARG form). */
+ * to each input value (OFFSET_ARG form). One copy at -Os. */
+#if defined(__OPTIMIZE_SIZE__)
+__attribute__((noinline))
+#endif
 static acc4_t window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t taps, int32_t xs,
                       int32_t ws, int32_t xr, int32_t wr, uint32_t off, acc4_t a)
 {
@@ -62,7 +65,7 @@ static acc4_t window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t ta
     return a;
 }
 
-#if TPR_DSP && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) /* -Os: the C loop */
+#if TPR_DSP && defined(__OPTIMIZE__)
 /* The full 3-wide window of contiguous taps (no dilation), offset hoisted, in assembly: the
  * compiler spills in the large caller. Per kernel row, 6 loads, 12 SXTB16, 12 SMLABB/SMLATT and
  * 4 pointer steps for 12 multiply-accumulates (the 4 channels are lanes 0/2 and 1/3 of a word).
@@ -127,13 +130,21 @@ typedef struct {
     int32_t zp, lo, hi;
 } dwblk_t;
 
-/* The four outputs, stored after every parameter is read (an int8_t store may alias them).
- * Inline where speed is asked for, one copy at -Os. */
+/* The four outputs, stored after every parameter is read (an int8_t store may alias them):
+ * inline and unrolled where speed is asked for, one copy with a loop at -Os. */
 #if defined(__OPTIMIZE_SIZE__)
 static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
+{
+    const uint32_t v[4] = {a->c0, a->c1, a->c2, a->c3};
+    int8_t r[4];
+    int j;
+    for (j = 0; j < 4; ++j) {
+        r[j] = tpr_requant(v[j], k->mult[j], k->shift[j], k->zp, k->lo, k->hi);
+    }
+    memcpy(y, r, sizeof r);
+}
 #else
 static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
-#endif
 {
     const int32_t zp = k->zp, lo = k->lo, hi = k->hi;
     const int8_t y0 = tpr_requant(a->c0, k->mult[0], k->shift[0], zp, lo, hi);
@@ -145,6 +156,7 @@ static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
     y[2] = y2;
     y[3] = y3;
 }
+#endif
 
 /* n_rows x n_cols outputs whose windows hold every tap of the kernel rows, from input x and
  * output y: the offset is in k->base. Its own function, so that the loop's few values stay in
