@@ -247,6 +247,56 @@ static __attribute__((noinline, unused)) void tpr_words14w(const int8_t *x, cons
 #define TPR_WIDE 0
 #endif
 
+#if defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+/* tpr_dot22 for Armv6-M (Cortex-M0/M0+), n > 0: 16 instructions for 4 multiply-accumulates. The
+ * C loop needs 4 pointers, an index, temporaries and 4 accumulators, more than the 8 low
+ * registers Thumb-1 loads and multiplies with, and GCC spills; here the accumulators live in
+ * r8-r11 (ADD reaches them), one negative index counting up to 0 serves all four pointers (LDRSB
+ * has only the register-offset form), and reloading the weights keeps the temporaries at two
+ * (r7 may be the frame pointer). Divided syntax: GCC's default for Thumb-1 inline assembly. Not
+ * inlined, so that the fixed registers are free. -O2 and up: at -Os GCC 12 cannot allocate them. */
+static __attribute__((noinline, unused)) void tpr_dot22_v6m(const int8_t *xa, const int8_t *xb,
+                                                          const int8_t *wa, const int8_t *wb,
+                                                          int32_t n, uint32_t acc[4])
+{
+    register const int8_t *ea __asm__("r0") = xa + n;
+    register const int8_t *eb __asm__("r1") = xb + n;
+    register const int8_t *fa __asm__("r2") = wa + n;
+    register const int8_t *fb __asm__("r3") = wb + n;
+    register int32_t k __asm__("r4") = -n;
+    register uint32_t a0 __asm__("r8") = acc[0];
+    register uint32_t a1 __asm__("r9") = acc[1];
+    register uint32_t b0 __asm__("r10") = acc[2];
+    register uint32_t b1 __asm__("r11") = acc[3];
+    uint32_t t0, t1;
+    __asm__("1:\n\t"
+            "ldrsb %[t0], [%[ea], %[k]]\n\t" /* xa */
+            "ldrsb %[t1], [%[fa], %[k]]\n\t" /* wa */
+            "mul %[t1], %[t0]\n\t"
+            "add %[a0], %[t1]\n\t"
+            "ldrsb %[t1], [%[fb], %[k]]\n\t" /* wb */
+            "mul %[t1], %[t0]\n\t"
+            "add %[a1], %[t1]\n\t"
+            "ldrsb %[t0], [%[eb], %[k]]\n\t" /* xb */
+            "ldrsb %[t1], [%[fa], %[k]]\n\t" /* wa again: two temporaries only */
+            "mul %[t1], %[t0]\n\t"
+            "add %[b0], %[t1]\n\t"
+            "ldrsb %[t1], [%[fb], %[k]]\n\t" /* wb again */
+            "mul %[t1], %[t0]\n\t"
+            "add %[b1], %[t1]\n\t"
+            "add %[k], #1\n\t"
+            "bne 1b"
+            : [a0] "+h"(a0), [a1] "+h"(a1), [b0] "+h"(b0), [b1] "+h"(b1), [k] "+l"(k),
+              [t0] "=&l"(t0), [t1] "=&l"(t1)
+            : [ea] "l"(ea), [eb] "l"(eb), [fa] "l"(fa), [fb] "l"(fb)
+            : "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+#endif
+
 /* acc.a0 += xa.wa, a1 += xa.wb, b0 += xb.wa, b1 += xb.wb over n bytes, without the input
  * offset. */
 static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8_t *wa,
@@ -279,6 +329,20 @@ static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8
         acc.a1 = tpr_smlad(tpr_sx_hi(va), tpr_sx_hi(ub), acc.a1);
         acc.b0 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ua), acc.b0);
         acc.b1 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ub), acc.b1);
+    }
+#elif defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+    if (n > 0) {
+        uint32_t v[4];
+        v[0] = acc.a0;
+        v[1] = acc.a1;
+        v[2] = acc.b0;
+        v[3] = acc.b1;
+        tpr_dot22_v6m(xa, xb, wa, wb, n, v);
+        acc.a0 = v[0];
+        acc.a1 = v[1];
+        acc.b0 = v[2];
+        acc.b1 = v[3];
+        k = n;
     }
 #endif
     for (; k < n; ++k) {

@@ -62,8 +62,17 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
 static inline void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0,
                                  int32_t *k1)
 {
-    int32_t a = i0 >= 0 ? 0 : (dil - 1 - i0) / dil;
-    int32_t b = i0 >= n ? 0 : (n - i0 + dil - 1) / dil;
+    int32_t a, b;
+#if !defined(__OPTIMIZE_SIZE__)
+    if (dil == 1) { /* no division (a library call on Armv6-M) */
+        a = i0 >= 0 ? 0 : -i0;
+        b = i0 >= n ? 0 : n - i0;
+    } else
+#endif
+    {
+        a = i0 >= 0 ? 0 : (dil - 1 - i0) / dil;
+        b = i0 >= n ? 0 : (n - i0 + dil - 1) / dil;
+    }
     a = a < k ? a : k;
     b = b < k ? b : k;
     *k0 = a;
