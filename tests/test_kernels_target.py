@@ -295,6 +295,10 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
     text = subprocess.run([objdump, "-d", str(build.elf)], capture_output=True, text=True, check=True).stdout
     assert bool(re.search(r"\bsmlad\b", text)) == (core not in ("cortex-m0plus", "cortex-m3")), \
         f"{core}: SMLAD presence is wrong"
+    # and Helium (MVE) on the Cortex-M55 (binutils does not disassemble MVE: look for its kernel)
+    nm = CrossTools.find().gcc.replace("-gcc", "-nm")
+    symbols = subprocess.run([nm, str(build.elf)], capture_output=True, text=True, check=True).stdout
+    assert ("tpr_dot14_mve" in symbols) == (core == "cortex-m55" and opt != "-O0"), f"{core}: MVE presence is wrong"
 
     work = tmp_path / "run"
     work.mkdir()

@@ -171,12 +171,20 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
             base[j] = (p->bias ? (uint32_t)p->bias[oc + j] : 0u) +
                       (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth);
         }
+#if !TPR_MVE
         tpr_widen4(w, depth, depth, wide);
+#endif
         for (pos = 0; pos < positions; ++pos, x += depth, y += n_out) {
             uint32_t a[4];
             int8_t v[4];
+#if TPR_MVE
+            memcpy(a, base, sizeof a);
+            tpr_dot14_mve(x, w, depth, a);
+            (void)wide;
+#else
             memcpy(a, base, sizeof a);
             tpr_words14w(x, wide, depth >> 2, a);
+#endif
 #if defined(__OPTIMIZE_SIZE__)
             for (j = 0; j < 4; ++j) {
                 v[j] = tpr_requant(a[j], mult[j], shift[j], zp, lo, hi);
@@ -212,8 +220,8 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         nb = ih = oh = 1;
 #if TPR_WIDE
         /* several positions (widening pays for itself), one group, whole words */
-        if (c->eval && oc0 == 0 && ow >= 4 && fic == ic && in_div == n_out && w_oc == fic &&
-            (fic & 3) == 0 && fic <= TPR_WIDE4_MAX) {
+        if (c->eval && oc0 == 0 && fic == ic && in_div == n_out && w_oc == fic &&
+            (TPR_MVE || (ow >= 4 && (fic & 3) == 0 && fic <= TPR_WIDE4_MAX))) {
             oc0 = matmul4(c, p, ow, n_out, fic, wide);
         }
 #endif
@@ -261,8 +269,8 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         r.dwc = nc == 2 ? w_oc : 0;
         r.wide = 0;
 #if TPR_WIDE && !defined(__OPTIMIZE_SIZE__) /* -Os: matmul4 only */
-        if (nc == 2 && kh == 1 && kw == 1 && g.contig && (fic & 3) == 0 && fic <= TPR_WIDE_MAX &&
-            xr > xl) { /* pairs of positions to use it */
+        if (!TPR_MVE && nc == 2 && kh == 1 && kw == 1 && g.contig && (fic & 3) == 0 &&
+            fic <= TPR_WIDE_MAX && xr > xl) { /* pairs of positions to use it */
             tpr_widen2(wc, wc + w_oc, fic, wide);
             r.wide = wide;
         }

@@ -26,6 +26,17 @@
 #define TPR_DSP 0
 #endif
 
+/* Helium (MVE, Cortex-M55 with its FPU): 16 bytes per load, VMLADAVA multiplies and sums them into
+ * a 32-bit accumulator (modulo 2^32, like SMLAD); tails are predicated (VCTP), so any length
+ * works. Used by tpr_dot22, tpr_dot12 and the four-channel matrix product. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__OPTIMIZE__) && \
+    !defined(TPR_NO_MVE) && !defined(TPR_NO_DSP)
+#define TPR_MVE 1
+#include <arm_mve.h>
+#else
+#define TPR_MVE 0
+#endif
+
 /* Sum of `rows` runs of n int8 values, `stride` bytes apart (conv_common.c): the weights the
  * input offset multiplies, and the inputs a filter zero point multiplies. */
 uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride);
@@ -297,13 +308,53 @@ static __attribute__((noinline, unused)) void tpr_dot22_v6m(const int8_t *xa, co
 }
 #endif
 
+#if TPR_MVE
+/* acc[j] += x . w_j over n bytes, for the four filters w + j * n (without the input offset): per 16
+ * bytes five loads and four VMLADAVA. Not inlined: in a large caller the accumulators spill. */
+static __attribute__((noinline, unused)) void tpr_dot14_mve(const int8_t *x, const int8_t *w,
+                                                          int32_t n, uint32_t acc[4])
+{
+    int32_t a0 = (int32_t)acc[0], a1 = (int32_t)acc[1], a2 = (int32_t)acc[2], a3 = (int32_t)acc[3];
+    const int8_t *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
+    int32_t k;
+    for (k = 0; k < n; k += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - k));
+        const int8x16_t xv = vldrbq_z_s8(x + k, pr);
+        a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w + k, pr));
+        a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w1 + k, pr));
+        a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w2 + k, pr));
+        a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(w3 + k, pr));
+    }
+    acc[0] = (uint32_t)a0;
+    acc[1] = (uint32_t)a1;
+    acc[2] = (uint32_t)a2;
+    acc[3] = (uint32_t)a3;
+}
+#endif
+
 /* acc.a0 += xa.wa, a1 += xa.wb, b0 += xb.wa, b1 += xb.wb over n bytes, without the input
  * offset. */
 static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8_t *wa,
                                   const int8_t *wb, int32_t n, tpr_acc_t acc)
 {
     int32_t k = 0;
-#if TPR_DSP && defined(__OPTIMIZE__)
+#if TPR_MVE
+    int32_t a0 = (int32_t)acc.a0, a1 = (int32_t)acc.a1, b0 = (int32_t)acc.b0, b1 = (int32_t)acc.b1;
+    for (; k < n; k += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - k));
+        const int8x16_t va = vldrbq_z_s8(xa + k, pr), vb = vldrbq_z_s8(xb + k, pr);
+        const int8x16_t ua = vldrbq_z_s8(wa + k, pr), ub = vldrbq_z_s8(wb + k, pr);
+        a0 = vmladavaq_s8(a0, va, ua);
+        a1 = vmladavaq_s8(a1, va, ub);
+        b0 = vmladavaq_s8(b0, vb, ua);
+        b1 = vmladavaq_s8(b1, vb, ub);
+    }
+    acc.a0 = (uint32_t)a0;
+    acc.a1 = (uint32_t)a1;
+    acc.b0 = (uint32_t)b0;
+    acc.b1 = (uint32_t)b1;
+    return acc;
+#elif TPR_DSP && defined(__OPTIMIZE__)
     if (n >= 4) {
         uint32_t v[4];
         v[0] = acc.a0;
@@ -417,7 +468,20 @@ static inline tpr_acc_t tpr_dot12(const int8_t *x, const int8_t *wa, const int8_
 {
     uint32_t a0 = acc.a0, a1 = acc.a1;
     int32_t k = 0;
-#if TPR_DSP
+#if TPR_MVE
+    int32_t d0 = 0, d1 = 0, s0 = 0, s1 = 0; /* x.w and the sums of w (times the offset at the end) */
+    for (; k < n; k += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - k));
+        const int8x16_t v = vldrbq_z_s8(x + k, pr);
+        const int8x16_t ua = vldrbq_z_s8(wa + k, pr), ub = vldrbq_z_s8(wb + k, pr);
+        d0 = vmladavaq_s8(d0, v, ua);
+        d1 = vmladavaq_s8(d1, v, ub);
+        s0 = vaddvaq_s8(s0, ua);
+        s1 = vaddvaq_s8(s1, ub);
+    }
+    a0 += (uint32_t)d0 + (uint32_t)off * (uint32_t)s0;
+    a1 += (uint32_t)d1 + (uint32_t)off * (uint32_t)s1;
+#elif TPR_DSP
     const uint32_t o2 = tpr_off2(off);
     for (; k + 4 <= n; k += 4) {
         uint32_t v = tpr_ld32(x + k), ua = tpr_ld32(wa + k), ub = tpr_ld32(wb + k);
