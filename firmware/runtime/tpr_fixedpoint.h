@@ -13,6 +13,13 @@
 
 #include "tpr_config.h"
 
+/* A branch the compiler should lay out as the straight path (GCC and Clang; a no-op elsewhere). */
+#if defined(__GNUC__)
+#define TPR_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define TPR_LIKELY(x) (x)
+#endif
+
 /* gemmlowp SaturatingRoundingDoublingHighMul (ARM VQRDMULH). */
 int32_t tpr_srdhm(int32_t a, int32_t b);
 /* gemmlowp RoundingDivideByPOT: x / 2^e rounded to nearest, ties away from zero; 0 <= e <= 31. */
@@ -38,7 +45,7 @@ static inline int32_t tpr_mbqm_pos(int32_t x, int32_t m, int shift)
     return (int32_t)(((int64_t)x * (int64_t)m + ((int64_t)1 << (total - 1))) >> total);
 #else
     int32_t v, t;
-    if (shift <= -2) {
+    if (TPR_LIKELY(shift <= -2)) { /* nearly every layer: the straight path */
         const uint32_t lo = ((uint32_t)x & 0x80000000u) | 0x40000000u;
         const int32_t hi = (x >> 31) + ((int32_t)1 << (-shift - 2));
         const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * (int64_t)m;

@@ -196,6 +196,7 @@ static __attribute__((noinline)) void whole_windows(const dwgeo_t *g, const dwbl
 static void border_column(const tpr_conv_t *p, const dwgeo_t *g, const dwblk_t *k,
                           const int8_t *xc, int32_t xi, int8_t *y, int32_t ox, int32_t n_rows)
 {
+    const uint32_t o = OFFSET_ARG(-p->in.zp);
     int32_t kx0, kx1;
     tpr_conv_taps(ox * p->sw - p->pad_w, g->kw, g->dw, p->iw, &kx0, &kx1);
     if (k->rows == 0) {
@@ -207,9 +208,20 @@ static void border_column(const tpr_conv_t *p, const dwgeo_t *g, const dwblk_t *
         a.c1 = k->bias[1];
         a.c2 = k->bias[2];
         a.c3 = k->bias[3];
+#if !defined(__OPTIMIZE_SIZE__)
+        if (kx1 - kx0 == 2 && g->dw == 1) { /* a 3-wide kernel at a padded border, unrolled */
+            const int8_t *x = xc + (xi + kx0) * g->ch, *w = k->w + kx0 * g->ch;
+            const int32_t ch = g->ch;
+            int32_t r;
+            for (r = 0; r < k->rows; ++r, x += g->xrow, w += g->wrow) {
+                TAP4(x, w, (int32_t)o, a);
+                TAP4(x + ch, w + ch, (int32_t)o, a);
+            }
+        } else
+#endif
         if (kx1 > kx0) {
             a = window4(xc + (xi + kx0 * g->dw) * g->ch, k->w + kx0 * g->ch, k->rows, kx1 - kx0,
-                        g->xtap, g->ch, g->xrow, g->wrow, OFFSET_ARG(-p->in.zp), a);
+                        g->xtap, g->ch, g->xrow, g->wrow, o, a);
         }
         requant4(k, &a, y);
     }
