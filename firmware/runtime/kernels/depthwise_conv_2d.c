@@ -65,7 +65,29 @@ static acc4_t window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t ta
     return a;
 }
 
-#if TPR_DSP && defined(__OPTIMIZE__)
+#if TPR_MVE
+/* The full 3-wide window of contiguous taps (no dilation), offset hoisted, with Helium: the four
+ * channels of a tap are the four int32 lanes of one VLDRB.S32, so a tap is two loads, a multiply
+ * and an add. */
+static __attribute__((noinline)) void window4_k3(const int8_t *x, const int8_t *w, int32_t rows,
+                                                 int32_t ch, int32_t xr, acc4_t *acc)
+{
+    int32_t v[4] = {(int32_t)acc->c0, (int32_t)acc->c1, (int32_t)acc->c2, (int32_t)acc->c3};
+    int32x4_t a = vldrwq_s32(v);
+    int32_t k;
+    for (k = 0; k < rows; ++k, x += xr, w += 3 * ch) {
+        a = vaddq_s32(a, vmulq_s32(vldrbq_s32(x), vldrbq_s32(w)));
+        a = vaddq_s32(a, vmulq_s32(vldrbq_s32(x + ch), vldrbq_s32(w + ch)));
+        a = vaddq_s32(a, vmulq_s32(vldrbq_s32(x + 2 * ch), vldrbq_s32(w + 2 * ch)));
+    }
+    vstrwq_s32(v, a);
+    acc->c0 = (uint32_t)v[0];
+    acc->c1 = (uint32_t)v[1];
+    acc->c2 = (uint32_t)v[2];
+    acc->c3 = (uint32_t)v[3];
+}
+#define TPR_DW_K3 1
+#elif TPR_DSP && defined(__OPTIMIZE__)
 /* The full 3-wide window of contiguous taps (no dilation), offset hoisted, in assembly: the
  * compiler spills in the large caller. Per kernel row, 6 loads, 12 SXTB16, 12 SMLABB/SMLATT and
  * 4 pointer steps for 12 multiply-accumulates (the 4 channels are lanes 0/2 and 1/3 of a word).
