@@ -187,12 +187,11 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
         for (pos = 0; pos < positions; ++pos, x += depth, y += n_out) {
             uint32_t a[4];
             int8_t v[4];
-#if TPR_MVE
             memcpy(a, base, sizeof a);
+#if TPR_MVE
             tpr_dot14_mve(x, w, depth, a);
             (void)wide;
 #else
-            memcpy(a, base, sizeof a);
             tpr_words14w(x, wide, depth >> 2, a);
 #endif
 #if defined(__OPTIMIZE_SIZE__)
