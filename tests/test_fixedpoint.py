@@ -124,3 +124,99 @@ def test_multipliers_match_double_precision(lib):
         if not ok or (m.value, shift.value) != (exp_m, exp_shift):
             bad.append((scales, (m.value, shift.value), (exp_m, exp_shift)))
     assert not bad, bad[:3]
+
+
+def reference_mult_fc(in_s: float, w_s: float, out_s: float) -> tuple[int, int]:
+    """TFLite's per-tensor FULLY_CONNECTED: the product in float32, then divided in double."""
+    return reference_mult_conv(float(np.float32(in_s) * np.float32(w_s)), 1.0, out_s)
+
+
+def _near_ties(b_mant: int, n_c: int, seed: int) -> list[tuple[float, float, float]]:
+    """Scales (in, w, out) whose quotient in * w / out, scaled into [2^30, 2^31), has a fraction
+    within 2^-22 of 1/2: there the double's rounding (53 bits) decides QuantizeMultiplier's
+    (31 bits). w's mantissa is b_mant; in's mantissa a solves a * b * 2^k = r (mod c) for the
+    remainders r near c / 2."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for _ in range(n_c):
+        c = int(rng.integers(2**23, 2**24)) | 1
+        for k in range(4, 10):  # a * b * 2^k / c lands in [2^30, 2^31) for one of these
+            try:
+                inv = pow(b_mant << k, -1, c)
+            except ValueError:  # not invertible modulo c
+                continue
+            for r in range(c // 2 - c // 2**22 - 1, c // 2 + c // 2**22 + 2):
+                a = r * inv % c
+                for a in (a, a + c):
+                    if 2**23 <= a < 2**24 and 2**30 <= (a * b_mant << k) // c < 2**31:
+                        found.append((a * 2.0**-33, b_mant * 2.0**-30, c * 2.0**-26))
+    return found
+
+
+@pytest.mark.parametrize("b_mant", [2**23, 0xA3D70B, 0xFFFFFF])
+def test_multipliers_match_double_precision_at_rounding_ties(lib, b_mant):
+    """Where the double's rounding decides QuantizeMultiplier's, for every multiplier form."""
+    lib.tpr_mult_fc.argtypes = lib.tpr_mult_ratio.argtypes = None
+    m, shift = ctypes.c_int32(), ctypes.c_int()
+    cases = _near_ties(b_mant, 12, seed=b_mant & 0xFF)
+    assert len(cases) > 20
+    bad, rounded_up = [], 0
+    for in_s, w_s, out_s in cases:
+        exact = in_s * w_s / out_s  # floats and their product are exact here
+        frac, _ = math.frexp(exact)
+        rounded_up += reference_mult_conv(in_s, w_s, out_s)[0] > frac * 2**31
+        checks = [("conv", lib.tpr_mult_conv, (in_s, w_s, out_s), reference_mult_conv(in_s, w_s, out_s)),
+                  ("fc", lib.tpr_mult_fc, (in_s, w_s, out_s), reference_mult_fc(in_s, w_s, out_s))]
+        if b_mant == 2**23:  # w is a power of two: in / (out / w) is a ratio of two floats
+            checks.append(("ratio", lib.tpr_mult_ratio, (in_s, out_s / w_s), reference_mult_conv(in_s, 1.0, out_s / w_s)))
+        for name, fn, scales, expected in checks:
+            ok = fn(*(ctypes.c_uint32(_f32_bits(s)) for s in scales), ctypes.byref(m), ctypes.byref(shift))
+            if not ok or (m.value, shift.value) != expected:
+                bad.append((name, scales, (m.value, shift.value), expected))
+    assert not bad, bad[:3]
+    assert 0 < rounded_up < len(cases)  # both sides of the tie are reached
+
+
+def test_fc_multipliers_match_float_product(lib):
+    """Per-tensor FULLY_CONNECTED rounds the scales' product to a float first: random scales, and
+    products whose dropped half is exactly a tie (mantissas odd x 2^12 and odd x 2^11)."""
+    lib.tpr_mult_fc.argtypes = None
+    rng = np.random.default_rng(5)
+    m, shift = ctypes.c_int32(), ctypes.c_int()
+    cases = [tuple(float(np.float32(10.0 ** rng.uniform(lo, hi))) for lo, hi in ((-4, 0), (-5, 0), (-4, 1)))
+             for _ in range(5000)]
+    ties = 0
+    while ties < 500:
+        a, b = int(rng.integers(2**11, 2**12)) | 1, int(rng.integers(2**12, 2**13)) | 1
+        if a * b >= 2**24:  # a 48-bit product: its low 24 bits are exactly 2^23
+            cases.append((a * 2.0**-22, b * 2.0**-31, float(np.float32(10.0 ** rng.uniform(-4, 1)))))
+            ties += 1
+    bad = []
+    for scales in cases:
+        ok = lib.tpr_mult_fc(*(ctypes.c_uint32(_f32_bits(s)) for s in scales), ctypes.byref(m), ctypes.byref(shift))
+        if not ok or (m.value, shift.value) != reference_mult_fc(*scales):
+            bad.append((scales, (m.value, shift.value), reference_mult_fc(*scales)))
+    assert not bad, bad[:3]
+
+
+def test_activation_ranges_match_float_division(lib):
+    """relu6 and relu_n1_to_1 bounds: zero point + TfLiteRound(6 / scale) or (1 / scale), the
+    quotient in float (TFLite's CalculateActivationRangeQuantized)."""
+    lo, hi = ctypes.c_int32(), ctypes.c_int32()
+    lib.tpr_act_range.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int32,
+                                  ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int32)]
+    rng = np.random.default_rng(6)
+    bad = []
+    for _ in range(5000):
+        scale = np.float32(10.0 ** rng.uniform(-3, 0.5))
+        zp = int(rng.integers(-128, 128))
+        for act, limit in ((3, 6.0), (2, 1.0)):
+            q = float(np.float32(limit) / scale)  # float32 division, rounded to nearest even
+            v = math.floor(q + 0.5)  # TfLiteRound: half away from zero (q > 0)
+            exp_lo = max(zp - (v if act == 2 else 0), -128)
+            exp_hi = min(zp + v, 127)
+            exp_lo, exp_hi = min(exp_lo, 127), max(exp_hi, -128)
+            ok = lib.tpr_act_range(act, _f32_bits(float(scale)), zp, ctypes.byref(lo), ctypes.byref(hi))
+            if not ok or (lo.value, hi.value) != (exp_lo, exp_hi):
+                bad.append((act, float(scale), zp, (lo.value, hi.value), (exp_lo, exp_hi)))
+    assert not bad, bad[:3]

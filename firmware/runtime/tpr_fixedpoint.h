@@ -95,8 +95,11 @@ tpr_real_t tpr_real_round(tpr_real_t x, int bits);   /* nearest-even to `bits` s
 /* n/d rounded to `bits`; n at most 48 significant bits, d at most 24 (else returns zero) */
 tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits);
 int tpr_real_cmp(tpr_real_t a, tpr_real_t b);
-/* TFLite QuantizeMultiplier(double): m in [2^30, 2^31), value = m * 2^(shift-31). */
+/* TFLite QuantizeMultiplier(double): m in [2^30, 2^31), value = m * 2^(shift-31). x must be a
+ * double: at most 53 significant bits (else m = shift = 0). */
 void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift);
+/* QuantizeMultiplier(n / d) with the quotient in double (tpr_real_div's operand limits). */
+void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift);
 
 /* The tpr_mult_* functions return 0 for a scale that is not positive and finite, or a multiplier
  * needing a left shift above 31. */

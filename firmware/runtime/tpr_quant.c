@@ -52,24 +52,20 @@ tpr_real_t tpr_real_mul(tpr_real_t a, tpr_real_t b)
     return r;
 }
 
-/* Round m * 2^e to `bits` significant bits, nearest-even; `sticky` says nonzero bits were lost
- * below m already. */
+/* Round m * 2^e (m below 2^62) to `bits` significant bits, nearest-even; `sticky` says nonzero
+ * bits were lost below m already. The sticky bit becomes one more bit below m, and then
+ * nearest-even is adding half the dropped weight minus one, plus the lowest kept bit. */
 static tpr_real_t round_sticky(uint64_t m, int32_t e, int bits, int sticky)
 {
     tpr_real_t r;
-    int len = bitlen(m);
-    if (len > bits) {
-        int s = len - bits;
-        uint64_t rem = m & ((((uint64_t)1) << s) - 1u);
-        uint64_t half = ((uint64_t)1) << (s - 1);
-        m >>= s;
+    int s = bitlen(m) - bits;
+    if (s > 0) {
+        m = (m << 1) | (uint64_t)(sticky != 0);
+        m = (m + ((((uint64_t)1) << s) - 1u) + ((m >> (s + 1)) & 1u)) >> (s + 1);
         e += s;
-        if (rem > half || (rem == half && (sticky || (m & 1u)))) {
-            ++m;
-            if ((m >> bits) != 0) {
-                m >>= 1;
-                ++e;
-            }
+        if ((m >> bits) != 0) {
+            m >>= 1;
+            ++e;
         }
     }
     r.m = m;
@@ -82,32 +78,66 @@ tpr_real_t tpr_real_round(tpr_real_t x, int bits)
     return round_sticky(x.m, x.e, bits, 0);
 }
 
-tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
+/* n / d for n with at most 48 significant bits (a product of two floats) and d at most 24 (a
+ * float): N = n normalised into [2^47, 2^48), D = d into [2^23, 2^24), q = floor(N 2^32 / D)
+ * (56 or 57 bits) with q * 2^*e the value, and the remainder. Long division in base 256 with
+ * 32-bit divides (a remainder below D and one more byte fit 32 bits): the top 24 bits of N in one
+ * step (digit 0 or 1), then its 3 other bytes into the high word of q, 4 zero bytes into the low
+ * word. Returns 0 for a zero or too long operand. */
+/* Unrolled at -O2 and up: the divisions run once per output channel and invoke. */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__)
+#define TPR_UNROLL _Pragma("GCC unroll 4")
+#else
+#define TPR_UNROLL
+#endif
+
+static uint32_t div_step(uint32_t *r, uint32_t dd, uint32_t byte)
 {
-    /* n has at most 48 significant bits (a product of two floats), d at most 24 (a float).
-     * Long division in base 256 with 32-bit divides (a remainder below D < 2^24 and one more byte
-     * fit 32 bits): N in [2^47, 2^48) followed by 32 zero bits, divided by D, gives a 56- or
-     * 57-bit quotient; the last remainder is the sticky bit. */
-    int ln = bitlen(n.m), ld = bitlen(d.m), i;
-    uint64_t nn, q = 0;
-    uint32_t dd, r = 0;
-    tpr_real_t z = {0, 0};
+    const uint32_t cur = (*r << 8) | byte, digit = cur / dd;
+    *r = cur - digit * dd;
+    return digit;
+}
+
+static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32_t *rem)
+{
+    const int ln = bitlen(n.m), ld = bitlen(d.m);
+    uint64_t nn;
+    uint32_t dd, r, low, hi, lo;
+    int i;
     if (ln == 0 || ld == 0 || ln > 48 || ld > 24) {
-        return z;
+        return 0;
     }
     nn = n.m << (48 - ln);
-    dd = (uint32_t)(d.m << (24 - ld)); /* in [2^23, 2^24): the quotient has 56 or 57 bits */
-    /* the top 24 bits of N in one step (quotient 0 or 1), then 3 + 4 bytes */
+    dd = (uint32_t)(d.m << (24 - ld));
     r = (uint32_t)(nn >> 24);
-    q = r / dd;
-    r -= (uint32_t)q * dd;
-    for (i = 0; i < 7; ++i) {
-        uint32_t cur = (r << 8) | (i < 3 ? (uint32_t)(nn >> (16 - 8 * i)) & 0xFFu : 0u);
-        uint32_t digit = cur / dd;
-        q = (q << 8) | digit;
-        r = cur - digit * dd;
+    low = (uint32_t)nn & 0xFFFFFFu; /* N's other 3 bytes */
+    hi = r / dd;
+    r -= hi * dd;
+    TPR_UNROLL
+    for (i = 16; i >= 0; i -= 8) { /* N's other bytes into the high word of q */
+        hi = (hi << 8) | div_step(&r, dd, (low >> i) & 0xFFu);
     }
-    return round_sticky(q, (n.e - (48 - ln)) - (d.e - (24 - ld)) - 32, bits, r != 0);
+    lo = 0;
+    TPR_UNROLL
+    for (i = 0; i < 4; ++i) { /* zero bytes into the low word */
+        lo = (lo << 8) | div_step(&r, dd, 0);
+    }
+    *q = ((uint64_t)hi << 32) | lo;
+    *e = (n.e - (48 - ln)) - (d.e - (24 - ld)) - 32;
+    *rem = r;
+    return 1;
+}
+
+tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
+{
+    uint64_t q;
+    int32_t e;
+    uint32_t rem;
+    tpr_real_t z = {0, 0};
+    if (!div_floor(n, d, &q, &e, &rem)) {
+        return z;
+    }
+    return round_sticky(q, e, bits, rem != 0);
 }
 
 #if TPR_SINGLE_ROUNDING
@@ -129,22 +159,12 @@ int tpr_real_cmp(tpr_real_t a, tpr_real_t b)
 }
 #endif
 
-/* QuantizeMultiplier(double): frexp, then round(q * 2^31) with ties away from zero. */
-void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
+/* The end of QuantizeMultiplier: q in [2^30, 2^31] with value q * 2^(sh-31). */
+#if defined(__OPTIMIZE_SIZE__)
+__attribute__((noinline))
+#endif
+static void multiplier_out(uint64_t q, int32_t sh, int32_t *m, int *shift)
 {
-    int len;
-    uint64_t m53, q;
-    int32_t sh;
-    if (x.m == 0) {
-        *m = 0;
-        *shift = 0;
-        return;
-    }
-    x = tpr_real_round(x, 53); /* a double holds at most 53 bits */
-    len = bitlen(x.m);
-    m53 = x.m << (53 - len);
-    sh = x.e - (53 - len) + 53;
-    q = (m53 + (((uint64_t)1) << 21)) >> 22;
     if (q == (((uint64_t)1) << 31)) {
         q >>= 1;
         ++sh;
@@ -163,13 +183,49 @@ void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
     *shift = (int)sh;
 }
 
+/* QuantizeMultiplier(double): frexp, then round(q * 2^31) with ties away from zero. */
+void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
+{
+    const int len = bitlen(x.m);
+    uint64_t m53;
+    if (len == 0 || len > 53) { /* zero, or not a double */
+        *m = 0;
+        *shift = 0;
+        return;
+    }
+    m53 = x.m << (53 - len);
+    multiplier_out((m53 + (((uint64_t)1) << 21)) >> 22, x.e - (53 - len) + 53, m, shift);
+}
+
+/* tpr_quantize_multiplier(tpr_real_div(n, d, 53)) in fewer steps (conv and FC run it once per
+ * output channel and invoke). Let Q be n / d scaled into [2^30, 2^31): the double holds Q rounded
+ * to 22 fraction bits, nearest-even, and QuantizeMultiplier rounds that half away from zero, so
+ * the multiplier is floor(Q) + 1 exactly when frac(Q) >= 1/2 - 2^-23 (at 1/2 - 2^-23 itself the
+ * double's tie goes to the even 1/2). That is floor((t + 2^22 + 1) / 2^23) for t = floor(Q 2^23),
+ * and t = floor(q / 2^drop) for div_floor's q: no remainder is needed, and as
+ * floor((floor(x) + c) / N) == floor((x + c) / N), one shift does both divisions. */
+void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
+{
+    uint64_t q;
+    int32_t e;
+    uint32_t rem;
+    int drop;
+    if (!div_floor(n, d, &q, &e, &rem)) {
+        *m = 0;
+        *shift = 0;
+        return;
+    }
+    drop = (q >> 56) != 0 ? 3 : 2; /* q >> drop has 54 bits */
+    multiplier_out((q + (((((uint64_t)1) << 22) + 1u) << drop)) >> (23 + drop), e + drop + 54, m, shift);
+}
+
 int tpr_mult_conv(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
 {
     tpr_real_t a, b, c;
     if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c)) {
         return 0;
     }
-    tpr_quantize_multiplier(tpr_real_div(tpr_real_mul(a, b), c, 53), m, shift);
+    tpr_quantize_ratio(tpr_real_mul(a, b), c, m, shift);
     return *shift <= 31; /* a larger left shift is undefined in TFLite too */
 }
 
@@ -183,7 +239,7 @@ int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int 
     if (p.e + 23 < -126 || p.e + 23 > 127) {
         return 0; /* the float product would be subnormal or infinite */
     }
-    tpr_quantize_multiplier(tpr_real_div(p, c, 53), m, shift);
+    tpr_quantize_ratio(p, c, m, shift);
     return *shift <= 31;
 }
 
@@ -193,7 +249,7 @@ int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
     if (!tpr_real_f32(a_s, &a) || !tpr_real_f32(b_s, &b)) {
         return 0;
     }
-    tpr_quantize_multiplier(tpr_real_div(a, b, 53), m, shift);
+    tpr_quantize_ratio(a, b, m, shift);
     return *shift <= 31;
 }
 

@@ -30,9 +30,9 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     twice_max = a.scale >= b.scale ? ra : rb; /* positive floats order like their bits */
     twice_max.e += 1;
     ro.e += 20; /* (1 << left_shift) * output_scale */
-    tpr_quantize_multiplier(tpr_real_div(ra, twice_max, 53), &m1, &s1);
-    tpr_quantize_multiplier(tpr_real_div(rb, twice_max, 53), &m2, &s2);
-    tpr_quantize_multiplier(tpr_real_div(twice_max, ro, 53), &mo, &so);
+    tpr_quantize_ratio(ra, twice_max, &m1, &s1);
+    tpr_quantize_ratio(rb, twice_max, &m2, &s2);
+    tpr_quantize_ratio(twice_max, ro, &mo, &so);
     if (so > 0) { /* QuantizeMultiplierSmallerThanOneExp: the multiplier must be below 1 */
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "output scale too small for the inputs'");
     }

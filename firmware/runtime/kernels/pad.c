@@ -8,7 +8,7 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
 {
     tpr_tensor_t in, pads, cv, out;
     tpr_status_t st;
-    int32_t before[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], d, nd, row;
+    int32_t before[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], d, nd, inner, run;
     uint32_t r;
     int has_cv;
     int8_t value;
@@ -43,16 +43,23 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
         return TPR_OK;
     }
     value = has_cv ? *(const int8_t *)cv.data : (int8_t)out.zp;
-    /* fill with the padding value, then copy the input's rows (last dimension) into place */
+    /* fill with the padding value, then copy the input's runs into place: a run spans the last
+     * padded dimension and the unpadded ones after it, contiguous in the input and the output
+     * (the image of an NHWC pad of H and W: one row of W x C bytes) */
     memset(out.data, (uint8_t)value, out.bytes);
-    row = in.dims[nd - 1];
-    for (r = 0; row > 0 && r < in.count / (uint32_t)row; ++r) {
+    for (inner = nd - 1; inner > 0 && out.dims[inner] == in.dims[inner]; --inner) {
+    }
+    for (run = 1, d = inner; d < nd; ++d) {
+        run *= in.dims[d];
+    }
+    for (r = 0; run > 0 && r < in.count / (uint32_t)run; ++r) {
         uint32_t o = 0;
         for (d = 0; d < nd; ++d) {
-            o = o * (uint32_t)out.dims[d] + (uint32_t)(before[d] + (d < nd - 1 ? idx[d] : 0));
+            o = o * (uint32_t)out.dims[d] + (uint32_t)(d <= inner ? before[d] : 0) +
+                (uint32_t)(d < inner ? idx[d] : 0);
         }
-        memcpy(out.data + o, in.data + r * (uint32_t)row, (uint32_t)row);
-        for (d = nd - 2; d >= 0; --d) { /* next row of the input */
+        memcpy(out.data + o, in.data + r * (uint32_t)run, (uint32_t)run);
+        for (d = inner - 1; d >= 0; --d) { /* next run of the input */
             if (++idx[d] < in.dims[d]) {
                 break;
             }
