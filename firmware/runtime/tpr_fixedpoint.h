@@ -38,6 +38,14 @@ int32_t tpr_mbqm(int32_t x, int32_t m, int shift);
  * v == 0, where subtracting 1 before the division by 2^r (r >= 1) changes nothing. The addend's
  * high word is then x >> 31 plus 2^(r-2), its low word 2^30 with x's sign bit: about 7
  * instructions on Cortex-M3 and later (SMLAL), instead of a call. */
+static inline int32_t tpr_mbqm_r(int32_t x, int32_t m, int32_t rnd, int rsh)
+{ /* the straight path, shift <= -2: rnd = 2^(-shift-2), rsh = -shift-1 */
+    const uint32_t lo = ((uint32_t)x & 0x80000000u) | 0x40000000u;
+    const int32_t hi = (x >> 31) + rnd;
+    const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * (int64_t)m;
+    return (int32_t)(sum >> 32) >> rsh;
+}
+
 static inline int32_t tpr_mbqm_pos(int32_t x, int32_t m, int shift)
 {
 #if TPR_SINGLE_ROUNDING
@@ -45,11 +53,8 @@ static inline int32_t tpr_mbqm_pos(int32_t x, int32_t m, int shift)
     return (int32_t)(((int64_t)x * (int64_t)m + ((int64_t)1 << (total - 1))) >> total);
 #else
     int32_t v, t;
-    if (TPR_LIKELY(shift <= -2)) { /* nearly every layer: the straight path */
-        const uint32_t lo = ((uint32_t)x & 0x80000000u) | 0x40000000u;
-        const int32_t hi = (x >> 31) + ((int32_t)1 << (-shift - 2));
-        const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * (int64_t)m;
-        return (int32_t)(sum >> 32) >> (-shift - 1);
+    if (TPR_LIKELY(shift <= -2)) { /* nearly every layer */
+        return tpr_mbqm_r(x, m, (int32_t)1 << (-shift - 2), -shift - 1);
     }
     if (shift > 0) {
         x = (int32_t)((uint32_t)x << shift);
@@ -60,6 +65,43 @@ static inline int32_t tpr_mbqm_pos(int32_t x, int32_t m, int shift)
     }
     t = v + (v >> 31); /* shift == -1: v / 2 rounded half away from zero (v > INT32_MIN) */
     return (t >> 1) + (t & 1);
+#endif
+}
+
+/* A multiplier prepared for requantizing many values (the kernels: once per output channel and
+ * invoke): tpr_mbqm_r's operands, rsh == 0 for shifts above -2. */
+typedef struct {
+    int32_t m;
+    int shift;
+#if !defined(__OPTIMIZE_SIZE__) /* -Os: the kernels call tpr_mbqm */
+    int32_t rnd;
+    int rsh;
+#endif
+} tpr_mq_t;
+
+/* Fills in rnd and rsh once m and shift are set. */
+static inline void tpr_mq_prepare(tpr_mq_t *q)
+{
+#if !defined(__OPTIMIZE_SIZE__)
+    q->rsh = q->shift <= -2 ? -q->shift - 1 : 0;
+    q->rnd = q->shift <= -2 ? (int32_t)1 << (-q->shift - 2) : 0;
+#else
+    (void)q;
+#endif
+}
+
+/* tpr_mbqm(x, q->m, q->shift) */
+static inline int32_t tpr_mbqm_q(int32_t x, const tpr_mq_t *q)
+{
+#if defined(__OPTIMIZE_SIZE__) /* one shared copy of the arithmetic */
+    return tpr_mbqm(x, q->m, q->shift);
+#elif TPR_SINGLE_ROUNDING
+    return tpr_mbqm_pos(x, q->m, q->shift);
+#else
+    if (TPR_LIKELY(q->rsh != 0)) {
+        return tpr_mbqm_r(x, q->m, q->rnd, q->rsh);
+    }
+    return tpr_mbqm(x, q->m, q->shift); /* rare: one shared copy */
 #endif
 }
 

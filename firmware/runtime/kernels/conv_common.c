@@ -41,13 +41,12 @@ uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
     return s;
 }
 
-int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, int32_t *mult, int *shift)
+int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q)
 {
-    if (p->fc) {
-        return tpr_mult_fc(p->in.scale, p->w.scale, p->out.scale, mult, shift);
-    }
-    return tpr_mult_conv(p->in.scale, tpr_scale_at(c, &p->w, (uint32_t)oc), p->out.scale, mult,
-                         shift);
+    const int ok = (p->fc ? tpr_mult_fc : tpr_mult_conv)(
+        p->in.scale, tpr_scale_at(c, &p->w, (uint32_t)oc), p->out.scale, &q->m, &q->shift);
+    tpr_mq_prepare(q);
+    return ok;
 }
 
 /* One row of outputs for one block of output channels. */
@@ -61,8 +60,7 @@ typedef struct {
     const uint32_t *wide; /* both channels' filters widened by tpr_widen2 (1x1 only), or NULL */
     uint32_t base[2];    /* bias + offset x weights of the rows (every tap) */
     uint32_t bias[2];
-    int32_t mult[2];
-    int shift[2];
+    tpr_mq_t q[2];
 } row_t;
 
 /* Geometry shared by every row. A window is `rows` kernel rows (xrow, wrow bytes apart) of
@@ -80,8 +78,8 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
     const int32_t n = g->contig ? g->kw * g->fic : g->fic, taps = g->contig ? 1 : g->kw;
     const int32_t xtap = g->dw * g->ic, dx = g->dx, dwc = r->dwc, rows = r->rows;
     const int32_t xrow = g->xrow, wrow = g->wrow, w_k = g->w_k, n_out = g->n_out;
-    const int32_t m0 = r->mult[0], m1 = r->mult[1], zp = p->out.zp, lo = p->lo, hi = p->hi;
-    const int s0 = r->shift[0], s1 = r->shift[1];
+    const int32_t zp = p->out.zp, lo = p->lo, hi = p->hi;
+    const tpr_mq_t *q0 = &r->q[0], *q1 = &r->q[1];
     const uint32_t b0 = r->base[0], b1 = r->base[1];
     const int8_t *w = r->w;
     for (; ox < ox_end; ox += 2) {
@@ -117,11 +115,11 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
                 }
             }
         }
-        y[0] = tpr_requant(a.a0 + b0, m0, s0, zp, lo, hi);
-        y[n_out] = tpr_requant(a.b0 + b0, m0, s0, zp, lo, hi);
+        y[0] = tpr_requant(a.a0 + b0, q0, zp, lo, hi);
+        y[n_out] = tpr_requant(a.b0 + b0, q0, zp, lo, hi);
         if (dwc != 0) {
-            y[1] = tpr_requant(a.a1 + b1, m1, s1, zp, lo, hi);
-            y[n_out + 1] = tpr_requant(a.b1 + b1, m1, s1, zp, lo, hi);
+            y[1] = tpr_requant(a.a1 + b1, q1, zp, lo, hi);
+            y[n_out + 1] = tpr_requant(a.b1 + b1, q1, zp, lo, hi);
         }
     }
 }
@@ -154,9 +152,9 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
             }
         }
     }
-    y[0] = tpr_requant(a.a0, r->mult[0], r->shift[0], p->out.zp, p->lo, p->hi);
+    y[0] = tpr_requant(a.a0, &r->q[0], p->out.zp, p->lo, p->hi);
     if (r->dwc != 0) {
-        y[1] = tpr_requant(a.a1, r->mult[1], r->shift[1], p->out.zp, p->lo, p->hi);
+        y[1] = tpr_requant(a.a1, &r->q[1], p->out.zp, p->lo, p->hi);
     }
 }
 
@@ -169,15 +167,15 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
                        int32_t depth, uint32_t *wide)
 {
     const int32_t off = -p->in.zp, zp = p->out.zp, lo = p->lo, hi = p->hi, n4 = n_out & ~3;
-    int32_t oc, j, pos, mult[4];
-    int shift[4];
+    int32_t oc, j, pos;
+    tpr_mq_t q[4];
     for (oc = 0; oc < n4; oc += 4) {
         const int8_t *w = (const int8_t *)p->w.data + oc * depth;
         const int8_t *x = (const int8_t *)p->in.data;
         int8_t *y = (int8_t *)p->out.data + oc;
         uint32_t base[4];
         for (j = 0; j < 4; ++j) {
-            (void)tpr_conv_mult(c, p, oc + j, &mult[j], &shift[j]); /* checked by tpr_init */
+            (void)tpr_conv_mult(c, p, oc + j, &q[j]); /* checked by tpr_init */
             base[j] = (p->bias ? (uint32_t)p->bias[oc + j] : 0u) +
                       (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth);
         }
@@ -196,13 +194,13 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
 #endif
 #if defined(__OPTIMIZE_SIZE__)
             for (j = 0; j < 4; ++j) {
-                v[j] = tpr_requant(a[j], mult[j], shift[j], zp, lo, hi);
+                v[j] = tpr_requant(a[j], &q[j], zp, lo, hi);
             }
 #else /* unrolled: GCC does not unroll at -O2, and a loop costs a third of the requantization */
-            v[0] = tpr_requant(a[0], mult[0], shift[0], zp, lo, hi);
-            v[1] = tpr_requant(a[1], mult[1], shift[1], zp, lo, hi);
-            v[2] = tpr_requant(a[2], mult[2], shift[2], zp, lo, hi);
-            v[3] = tpr_requant(a[3], mult[3], shift[3], zp, lo, hi);
+            v[0] = tpr_requant(a[0], &q[0], zp, lo, hi);
+            v[1] = tpr_requant(a[1], &q[1], zp, lo, hi);
+            v[2] = tpr_requant(a[2], &q[2], zp, lo, hi);
+            v[3] = tpr_requant(a[3], &q[3], zp, lo, hi);
 #endif
             memcpy(y, v, sizeof v); /* after the parameters are read: an int8 store may alias them */
         }
@@ -262,9 +260,8 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         nc = 1 + (oc + 1 < n_out && (oc + 1) / in_div == oc / in_div);
         for (j = 0; j < nc; ++j) {
             if (same && oc + j > oc0) {
-                r.mult[j] = r.mult[0];
-                r.shift[j] = r.shift[0];
-            } else if (!tpr_conv_mult(c, p, oc + j, &r.mult[j], &r.shift[j])) {
+                r.q[j] = r.q[0];
+            } else if (!tpr_conv_mult(c, p, oc + j, &r.q[j])) {
                 return TPR_FAIL(c, TPR_ERR_QUANT, p->w.index,
                                 "scale not positive and finite, or scale ratio too large");
             }

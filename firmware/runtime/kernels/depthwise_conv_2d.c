@@ -147,8 +147,7 @@ typedef struct {
     int32_t rows;
     uint32_t base[4]; /* bias + offset x weights of the rows: the start of a whole window */
     uint32_t bias[4];
-    int32_t mult[4];
-    int shift[4];
+    tpr_mq_t q[4];
     int32_t zp, lo, hi;
 } dwblk_t;
 
@@ -161,7 +160,7 @@ static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a
     int8_t r[4];
     int j;
     for (j = 0; j < 4; ++j) {
-        r[j] = tpr_requant(v[j], k->mult[j], k->shift[j], k->zp, k->lo, k->hi);
+        r[j] = tpr_requant(v[j], &k->q[j], k->zp, k->lo, k->hi);
     }
     memcpy(y, r, sizeof r);
 }
@@ -169,10 +168,10 @@ static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a
 static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
 {
     const int32_t zp = k->zp, lo = k->lo, hi = k->hi;
-    const int8_t y0 = tpr_requant(a->c0, k->mult[0], k->shift[0], zp, lo, hi);
-    const int8_t y1 = tpr_requant(a->c1, k->mult[1], k->shift[1], zp, lo, hi);
-    const int8_t y2 = tpr_requant(a->c2, k->mult[2], k->shift[2], zp, lo, hi);
-    const int8_t y3 = tpr_requant(a->c3, k->mult[3], k->shift[3], zp, lo, hi);
+    const int8_t y0 = tpr_requant(a->c0, &k->q[0], zp, lo, hi);
+    const int8_t y1 = tpr_requant(a->c1, &k->q[1], zp, lo, hi);
+    const int8_t y2 = tpr_requant(a->c2, &k->q[2], zp, lo, hi);
+    const int8_t y3 = tpr_requant(a->c3, &k->q[3], zp, lo, hi);
     y[0] = y0;
     y[1] = y1;
     y[2] = y2;
@@ -280,7 +279,7 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
     for (cb = 0; cb < nch; cb += 4) {
         const int8_t *xc = (const int8_t *)p->in.data + cb, *wc = (const int8_t *)p->w.data + cb;
         for (j = 0; j < 4; ++j) {
-            (void)tpr_conv_mult(c, p, cb + j, &k.mult[j], &k.shift[j]); /* checked by tpr_init */
+            (void)tpr_conv_mult(c, p, cb + j, &k.q[j]); /* checked by tpr_init */
             k.bias[j] = p->bias ? (uint32_t)p->bias[cb + j] : 0u;
         }
         for (b = 0; b < p->nb; ++b) {

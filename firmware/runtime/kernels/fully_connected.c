@@ -14,9 +14,9 @@ enum { ACTIVATION = 0, WEIGHTS_FORMAT = 1, BIAS_TYPE = 4, QUANT_SPEC = 5 };
 static tpr_status_t filter_zero_point(tpr_ctx_t *c, const tpr_conv_t *p, int32_t batches,
                                       int32_t depth, int32_t units)
 {
-    int32_t mult, b, u, d;
-    int shift;
-    if (!tpr_conv_mult(c, p, 0, &mult, &shift)) {
+    int32_t b, u, d;
+    tpr_mq_t q;
+    if (!tpr_conv_mult(c, p, 0, &q)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, p->w.index, "scale not positive and finite, or scale ratio too large");
     }
     for (b = 0; b < batches && c->eval; ++b) {
@@ -28,7 +28,7 @@ static tpr_status_t filter_zero_point(tpr_ctx_t *c, const tpr_conv_t *p, int32_t
                 acc += (uint32_t)((w[d] - p->w.zp) * (x[d] - p->in.zp));
             }
             ((int8_t *)p->out.data)[b * units + u] =
-                tpr_requant(acc, mult, shift, p->out.zp, p->lo, p->hi);
+                tpr_requant(acc, &q, p->out.zp, p->lo, p->hi);
         }
     }
     return TPR_OK;

@@ -50,8 +50,8 @@ typedef struct {
 } tpr_conv_t;
 /* Options, padding, activation, bias, quantization and the geometry of CONV_2D/DEPTHWISE. */
 tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out);
-/* Multiplier and shift of output channel oc (0 when the scales cannot give one). */
-int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, int32_t *mult, int *shift);
+/* Multiplier of output channel oc (returns 0 when the scales cannot give one). */
+int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q);
 /* The loops for output channels oc0..n_out-1 (validation: every channel's multiplier). Output
  * channel oc reads input channels from (oc / in_div) * fic (fic of them) and filter element
  * (oc, kernel position k, ic) at oc * w_oc + k * w_k + ic. */
@@ -80,14 +80,13 @@ static inline void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, 
 }
 /* Requantize one accumulator (bias included): multiplier (>= 0, from tpr_quantize_multiplier),
  * output zero point, activation. */
-static inline int8_t tpr_requant(uint32_t acc, int32_t mult, int shift, int32_t zp, int32_t lo,
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* -Os would otherwise call it, then tpr_mbqm */
+#endif
+static inline int8_t tpr_requant(uint32_t acc, const tpr_mq_t *q, int32_t zp, int32_t lo,
                                  int32_t hi)
 {
-#if defined(__OPTIMIZE_SIZE__) /* -Os: one shared copy of the arithmetic */
-    int32_t v = tpr_mbqm((int32_t)acc, mult, shift) + zp;
-#else
-    int32_t v = tpr_mbqm_pos((int32_t)acc, mult, shift) + zp;
-#endif
+    int32_t v = tpr_mbqm_q((int32_t)acc, q) + zp;
     v = v < lo ? lo : v; /* two selects, not a nested conditional: no branches */
     v = v > hi ? hi : v;
     return (int8_t)v;
