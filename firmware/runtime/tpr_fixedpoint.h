@@ -69,25 +69,21 @@ static inline int32_t tpr_mbqm_pos(int32_t x, int32_t m, int shift)
 }
 
 /* A multiplier prepared for requantizing many values (the kernels: once per output channel and
- * invoke): tpr_mbqm_r's operands, rsh == 0 for shifts above -2. */
+ * invoke): tpr_mbqm_r's operands, rsh == 0 for shifts above -2. The same layout at every
+ * optimization level: files built with different ones share it. */
 typedef struct {
     int32_t m;
     int shift;
-#if !defined(__OPTIMIZE_SIZE__) /* -Os: the kernels call tpr_mbqm */
     int32_t rnd;
     int rsh;
-#endif
 } tpr_mq_t;
 
 /* Fills in rnd and rsh once m and shift are set. */
 static inline void tpr_mq_prepare(tpr_mq_t *q)
 {
-#if !defined(__OPTIMIZE_SIZE__)
-    q->rsh = q->shift <= -2 ? -q->shift - 1 : 0;
-    q->rnd = q->shift <= -2 ? (int32_t)1 << (-q->shift - 2) : 0;
-#else
-    (void)q;
-#endif
+    const int r = -q->shift - 1; /* positive for shifts of -2 and below */
+    q->rsh = r > 0 ? r : 0;
+    q->rnd = r > 0 ? (int32_t)1 << (r - 1) : 0;
 }
 
 /* tpr_mbqm(x, q->m, q->shift) */

@@ -78,12 +78,6 @@ tpr_real_t tpr_real_round(tpr_real_t x, int bits)
     return round_sticky(x.m, x.e, bits, 0);
 }
 
-/* n / d for n with at most 48 significant bits (a product of two floats) and d at most 24 (a
- * float): N = n normalised into [2^47, 2^48), D = d into [2^23, 2^24), q = floor(N 2^32 / D)
- * (56 or 57 bits) with q * 2^*e the value, and the remainder. Long division in base 256 with
- * 32-bit divides (a remainder below D and one more byte fit 32 bits): the top 24 bits of N in one
- * step (digit 0 or 1), then its 3 other bytes into the high word of q, 4 zero bytes into the low
- * word. Returns 0 for a zero or too long operand. */
 /* Unrolled at -O2 and up: the divisions run once per output channel and invoke. */
 #if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__)
 #define TPR_UNROLL _Pragma("GCC unroll 4")
@@ -91,6 +85,7 @@ tpr_real_t tpr_real_round(tpr_real_t x, int bits)
 #define TPR_UNROLL
 #endif
 
+/* One base-256 digit of the quotient: the remainder *r (below dd) with the next byte appended. */
 static uint32_t div_step(uint32_t *r, uint32_t dd, uint32_t byte)
 {
     const uint32_t cur = (*r << 8) | byte, digit = cur / dd;
@@ -98,6 +93,12 @@ static uint32_t div_step(uint32_t *r, uint32_t dd, uint32_t byte)
     return digit;
 }
 
+/* n / d for n with at most 48 significant bits (a product of two floats) and d at most 24 (a
+ * float): N = n normalised into [2^47, 2^48), D = d into [2^23, 2^24), q = floor(N 2^32 / D)
+ * (56 or 57 bits) with q * 2^*e the value, and the remainder. Long division in base 256 with
+ * 32-bit divides (a remainder below D and one more byte fit 32 bits): the top 24 bits of N in one
+ * step (digit 0 or 1), then its 3 other bytes into the high word of q, 4 zero bytes into the low
+ * word. Returns 0 for a zero or too long operand. */
 static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32_t *rem)
 {
     const int ln = bitlen(n.m), ld = bitlen(d.m);

@@ -156,9 +156,10 @@ typedef struct {
 #if defined(__OPTIMIZE_SIZE__)
 static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
 {
-    const uint32_t v[4] = {a->c0, a->c1, a->c2, a->c3};
+    uint32_t v[4];
     int8_t r[4];
     int j;
+    memcpy(v, a, sizeof v); /* acc4_t is four uint32_t */
     for (j = 0; j < 4; ++j) {
         r[j] = tpr_requant(v[j], &k->q[j], k->zp, k->lo, k->hi);
     }
