@@ -3,8 +3,8 @@
 The host library never defines __ARM_FEATURE_DSP, so the property tests in test_runtime_ops.py
 only see the portable kernels. Here the same kind of models (random shapes and quantization from
 runtime_models.DIRECT, plus wider ones that reach every fast path: 2x2 blocks, whole words, one
-word per kernel row, four-channel depthwise, odd channel counts, borders, groups, dilation, depth
-multipliers, batches, per-tensor filter zero points) run in one firmware per core and
+word per kernel row, four-channel depthwise, one-row fully connected, odd channel counts, borders,
+groups, dilation, depth multipliers, batches, per-tensor filter zero points) run in one firmware per core and
 optimization level under QEMU, and every output byte is compared with TFLite Micro on the host.
 Cortex-M3 runs the portable kernels, Cortex-M4 and M55 the DSP ones (SMLAD/SXTB16), which the
 test also finds in the image.
@@ -111,12 +111,14 @@ def wide_depthwise(rng) -> bytes:
     return g.build([ti], [to])
 
 
-def wide_fully_connected(rng) -> bytes:
+def wide_fully_connected(rng, depth: int | None = None, batches: int | None = None) -> bytes:
     """FULLY_CONNECTED up to 200 deep (half the time a multiple of 4 up to 64, as matmul4 needs),
-    1-8 batches (pairs of rows; four and more: matmul4), odd and even unit counts,
-    per-channel or per-tensor weights, sometimes with a filter zero point (TFLM accepts it)."""
+    1-8 batches (pairs of rows; four and more: matmul4; one: the widened input), odd and even unit
+    counts, per-channel or per-tensor weights, sometimes with a filter zero point (TFLM accepts
+    it). ``depth`` and ``batches`` fix those."""
     d = 4 * int(rng.integers(1, 17)) if rng.random() < 0.5 else int(rng.integers(1, 200))
     u, b = int(rng.integers(1, 34)), int(rng.integers(1, 9))
+    d, b = depth or d, batches or b
     per_channel = rng.random() < 0.5
     s_in, z_in = rand_q(rng)
     ws = log_uniform(rng, 1e-3, 0.05, u if per_channel else 1)
@@ -151,6 +153,9 @@ def kernel_models(seed: int = 0) -> list[tuple[str, bytes]]:
     # pairs up to 128, the dot products beyond
     cases += [(f"CONV_2D 1x1 cin {cin} {k}", wide_conv(rng, kernels=[(1, 1)], cin=cin))
               for cin in (60, 64, 68, 128, 132) for k in range(2)]
+    # one batch row, the input widened once for every channel: up to 256 deep, then the pairs
+    cases += [(f"FULLY_CONNECTED 1 row depth {d} {k}", wide_fully_connected(rng, depth=d, batches=1))
+              for d in (4, 128, 256, 260) for k in range(2)]
     return cases
 
 
@@ -299,6 +304,7 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
     nm = CrossTools.find().gcc.replace("-gcc", "-nm")
     symbols = subprocess.run([nm, str(build.elf)], capture_output=True, text=True, check=True).stdout
     assert ("tpr_dot14_mve" in symbols) == (core == "cortex-m55" and opt != "-O0"), f"{core}: MVE presence is wrong"
+    assert ("tpr_words14x" in symbols) == (core == "cortex-m4" and opt == "-O2"), f"{core}: one-row FC path"
 
     work = tmp_path / "run"
     work.mkdir()

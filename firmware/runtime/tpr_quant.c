@@ -220,28 +220,32 @@ void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
     multiplier_out((q + (((((uint64_t)1) << 22) + 1u) << drop)) >> (23 + drop), e + drop + 54, m, shift);
 }
 
-int tpr_mult_conv(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
-{
-    tpr_real_t a, b, c;
-    if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c)) {
-        return 0;
-    }
-    tpr_quantize_ratio(tpr_real_mul(a, b), c, m, shift);
-    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
-}
-
-int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
+/* in_s * filt_s / out_s in double, the product exact (conv) or first rounded to a float (fc) */
+static inline int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, int32_t *m, int *shift)
 {
     tpr_real_t a, b, c, p;
     if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c)) {
         return 0;
     }
-    p = tpr_real_round(tpr_real_mul(a, b), 24); /* the product is a float in TFLite here */
-    if (p.e + 23 < -126 || p.e + 23 > 127) {
-        return 0; /* the float product would be subnormal or infinite */
+    p = tpr_real_mul(a, b);
+    if (fc) {
+        p = tpr_real_round(p, 24);
+        if (p.e + 23 < -126 || p.e + 23 > 127) {
+            return 0; /* the float product would be subnormal or infinite */
+        }
     }
     tpr_quantize_ratio(p, c, m, shift);
-    return *shift <= 31;
+    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
+}
+
+int tpr_mult_conv(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
+{
+    return mult3(in_s, filt_s, out_s, 0, m, shift);
+}
+
+int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
+{
+    return mult3(in_s, filt_s, out_s, 1, m, shift);
 }
 
 int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)

@@ -161,14 +161,22 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
 #if TPR_WIDE
 /* A 1x1 convolution with stride 1 and no padding, or FULLY_CONNECTED, one group: output channels
  * four at a time over every position, their weights widened once (tpr_widen4, on the stack) and
- * the input offset hoisted (offset x sum of each channel's weights). `wide`: TPR_WIDE_WORDS words.
- * Returns the channels done, a multiple of four; the caller runs the rest. */
+ * the input offset hoisted (offset x sum of each channel's weights). With one position (and
+ * TPR_WORDS14X), the input is widened instead, with its offset (tpr_widen_x, tpr_words14x).
+ * `wide`: TPR_WIDE_WORDS words. Returns the channels done, a multiple of four; the caller runs
+ * the rest. */
 static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t positions, int32_t n_out,
                        int32_t depth, uint32_t *wide)
 {
     const int32_t off = -p->in.zp, zp = p->out.zp, lo = p->lo, hi = p->hi, n4 = n_out & ~3;
+    const int one = TPR_WORDS14X && !TPR_MVE && positions == 1; /* widen the input, not weights */
     int32_t oc, j, pos;
     tpr_mq_t q[4];
+#if TPR_WORDS14X && !TPR_MVE
+    if (one) {
+        tpr_widen_x((const int8_t *)p->in.data, depth, tpr_off2(off), wide);
+    }
+#endif
     for (oc = 0; oc < n4; oc += 4) {
         const int8_t *w = (const int8_t *)p->w.data + oc * depth;
         const int8_t *x = (const int8_t *)p->in.data;
@@ -177,10 +185,12 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
         for (j = 0; j < 4; ++j) {
             (void)tpr_conv_mult(c, p, oc + j, &q[j]); /* checked by tpr_init */
             base[j] = (p->bias ? (uint32_t)p->bias[oc + j] : 0u) +
-                      (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth);
+                      (one ? 0u : (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth));
         }
 #if !TPR_MVE
-        tpr_widen4(w, depth, depth, wide);
+        if (!one) {
+            tpr_widen4(w, depth, depth, wide);
+        }
 #endif
         for (pos = 0; pos < positions; ++pos, x += depth, y += n_out) {
             uint32_t a[4];
@@ -190,7 +200,14 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
             tpr_dot14_mve(x, w, depth, a);
             (void)wide;
 #else
-            tpr_words14w(x, wide, depth >> 2, a);
+#if TPR_WORDS14X
+            if (one) {
+                tpr_words14x(wide, w, depth, depth >> 2, a);
+            } else
+#endif
+            {
+                tpr_words14w(x, wide, depth >> 2, a);
+            }
 #endif
 #if defined(__OPTIMIZE_SIZE__)
             for (j = 0; j < 4; ++j) {
@@ -226,9 +243,11 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         iw = ow = nb * oh * ow; /* a matrix product: every position is one row of the input */
         nb = ih = oh = 1;
 #if TPR_WIDE
-        /* several positions (widening pays for itself), one group, whole words */
+        /* several positions (widening weights pays for itself) or one (the input widened), one
+         * group, whole words */
         if (c->eval && oc0 == 0 && fic == ic && in_div == n_out && w_oc == fic &&
-            (TPR_MVE || (ow >= 4 && (fic & 3) == 0 && fic <= TPR_WIDE4_MAX))) {
+            (TPR_MVE || ((fic & 3) == 0 && (ow >= 4 ? fic <= TPR_WIDE4_MAX
+                                                     : ow == 1 && TPR_WORDS14X && fic <= 2 * TPR_WIDE_WORDS)))) {
             oc0 = matmul4(c, p, ow, n_out, fic, wide);
         }
 #endif

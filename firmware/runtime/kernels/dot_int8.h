@@ -253,9 +253,60 @@ static __attribute__((noinline, unused)) void tpr_words14w(const int8_t *x, cons
     acc[2] = a2;
     acc[3] = a3;
 }
+#if !defined(__OPTIMIZE_SIZE__)
+/* One position (a FULLY_CONNECTED of one batch row: widening weights does not pay, each is read
+ * once) x four channels. tpr_widen_x widens the input once, its offset added (SXTAB16), for all
+ * the channels; tpr_words14x then reads the four filters (n bytes apart: w and w + 2n with
+ * [w, n] addressing) as they are: per word one LDRD of the input, then per channel one load, two
+ * SXTB16 and two SMLAD, 23 instructions with the loop for 16 multiply-accumulates. */
+#define TPR_WORDS14X 1
+static inline void tpr_widen_x(const int8_t *x, int32_t n, uint32_t o2, uint32_t *out)
+{
+    int32_t k;
+    for (k = 0; k < n; k += 4, out += 2) {
+        const uint32_t u = tpr_ld32(x + k);
+        out[0] = tpr_sx_lo_add(o2, u);
+        out[1] = tpr_sx_hi_add(o2, u);
+    }
+}
+
+static __attribute__((noinline, unused)) void tpr_words14x(const uint32_t *xw, const int8_t *w,
+                                                         int32_t n, int32_t words, uint32_t acc[4])
+{
+    const uint32_t *end = xw + 2 * words;
+    const int8_t *w2 = w + 2 * n;
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], xl, xh, t0, t1;
+#define TPR_W14X_CH(a, wl)                                                                       \
+    "ldr %[t0], " wl "\n\t"                                                                       \
+    "sxtb16 %[t1], %[t0]\n\t"                                                                    \
+    "smlad %[" a "], %[xl], %[t1], %[" a "]\n\t"                                                  \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                            \
+    "smlad %[" a "], %[xh], %[t0], %[" a "]\n\t"
+    __asm__("1:\n\t"
+            "ldrd %[xl], %[xh], [%[xw]], #8\n\t"
+            TPR_W14X_CH("a1", "[%[w], %[n]]")
+            TPR_W14X_CH("a0", "[%[w]], #4")
+            TPR_W14X_CH("a3", "[%[w2], %[n]]")
+            TPR_W14X_CH("a2", "[%[w2]], #4")
+            "cmp %[xw], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xw] "+r"(xw), [w] "+r"(w),
+              [w2] "+r"(w2), [xl] "=&r"(xl), [xh] "=&r"(xh), [t0] "=&r"(t0), [t1] "=&r"(t1)
+            : [end] "r"(end), [n] "r"(n)
+            : "cc", "memory");
+#undef TPR_W14X_CH
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#else
+#define TPR_WORDS14X 0
+#endif
 #define TPR_WIDE 1
 #else
 #define TPR_WIDE 0
+#define TPR_WORDS14X 0
 #endif
 
 #if defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
