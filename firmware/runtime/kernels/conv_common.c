@@ -43,8 +43,10 @@ uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
 
 int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q)
 {
-    const int ok = (p->fc ? tpr_mult_fc : tpr_mult_conv)(
-        p->in.scale, tpr_scale_at(c, &p->w, (uint32_t)oc), p->out.scale, &q->m, &q->shift);
+    int ok;
+    q->shift = 0; /* defined when the scales give no multiplier (tpr_init then fails) */
+    ok = (p->fc ? tpr_mult_fc : tpr_mult_conv)(p->in.scale, tpr_scale_at(c, &p->w, (uint32_t)oc),
+                                               p->out.scale, &q->m, &q->shift);
     tpr_mq_prepare(q);
     return ok;
 }
