@@ -5,7 +5,10 @@
  * add_common.cc, ...). A product of two float32 values is exact in double (24 + 24 bits < 53); a
  * quotient is rounded once to nearest-even at 53 bits. We compute the same values exactly: the
  * product with a 64-bit multiply, the quotient by long division with a sticky bit, then the same
- * rounding. No float or double is used, so cores without an FPU pull in no soft-float library. */
+ * rounding. No float or double is used, so cores without an FPU pull in no soft-float library;
+ * cores with a double-precision FPU compute the same values in hardware (TPR_FP64 below). */
+#include <string.h>
+
 #include "tpr_fixedpoint.h"
 
 static int bitlen(uint64_t x)
@@ -220,6 +223,36 @@ void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
     multiplier_out((q + (((((uint64_t)1) << 22) + 1u) << drop)) >> (23 + drop), e + drop + 54, m, shift);
 }
 
+#if defined(__ARM_FP) && (__ARM_FP & 8) && !defined(TPR_NO_FP64)
+/* Cores with a double-precision FPU (Cortex-M55, Cortex-M7 with FPv5-D16) compute the scales'
+ * products and quotients as TFLite does, in IEEE float and double rounded to nearest even, in a
+ * few instructions; QuantizeMultiplier's frexp and round are then read off the double's bits as
+ * tpr_quantize_multiplier reads them off an exact value. Everywhere else the integer arithmetic
+ * above gives the same values. TPR_NO_FP64 turns this off. */
+#define TPR_FP64 1
+
+/* a positive, finite float32 (tpr_real_f32's condition) */
+static int f32_pos(uint32_t bits, float *f)
+{
+    if ((bits >> 31) != 0 || ((bits >> 23) & 0xFFu) == 0xFFu || bits == 0) {
+        return 0;
+    }
+    memcpy(f, &bits, 4);
+    return 1;
+}
+
+/* QuantizeMultiplier(x) for a positive normal double (products and quotients of floats are) */
+static int mult_double(double x, int32_t *m, int *shift)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, 8);
+    multiplier_out(((bits & 0xFFFFFFFFFFFFFull) + (((uint64_t)1) << 52) + (((uint64_t)1) << 21)) >> 22,
+                   (int32_t)(bits >> 52) - 1022, m, shift);
+    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
+}
+#else
+#define TPR_FP64 0
+
 /* in_s * filt_s / out_s in double, the product exact (conv) or first rounded to a float (fc) */
 static inline int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, int32_t *m, int *shift)
 {
@@ -237,25 +270,50 @@ static inline int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, 
     tpr_quantize_ratio(p, c, m, shift);
     return *shift <= 31; /* a larger left shift is undefined in TFLite too */
 }
+#endif
 
 int tpr_mult_conv(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
 {
+#if TPR_FP64
+    float a, b, c;
+    return f32_pos(in_s, &a) && f32_pos(filt_s, &b) && f32_pos(out_s, &c) &&
+           mult_double((double)a * (double)b / (double)c, m, shift);
+#else
     return mult3(in_s, filt_s, out_s, 0, m, shift);
+#endif
 }
 
 int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
 {
+#if TPR_FP64
+    float a, b, c, p;
+    uint32_t e;
+    if (!f32_pos(in_s, &a) || !f32_pos(filt_s, &b) || !f32_pos(out_s, &c)) {
+        return 0;
+    }
+    p = a * b; /* a float in TFLite here */
+    memcpy(&e, &p, 4);
+    e = (e >> 23) & 0xFFu;
+    return e != 0 && e != 0xFFu && /* not subnormal or infinite, as the integer path */
+           mult_double((double)p / (double)c, m, shift);
+#else
     return mult3(in_s, filt_s, out_s, 1, m, shift);
+#endif
 }
 
 int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
 {
+#if TPR_FP64
+    float a, b;
+    return f32_pos(a_s, &a) && f32_pos(b_s, &b) && mult_double((double)a / (double)b, m, shift);
+#else
     tpr_real_t a, b;
     if (!tpr_real_f32(a_s, &a) || !tpr_real_f32(b_s, &b)) {
         return 0;
     }
     tpr_quantize_ratio(a, b, m, shift);
     return *shift <= 31;
+#endif
 }
 
 /* TfLiteRound(f / scale) in float for f in {1, 6}: the float quotient rounded half away from
