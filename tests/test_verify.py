@@ -200,9 +200,11 @@ def test_cli_verify_digits(cli, tmp_path, zoo_models):
     model_path = tmp_path / "m.tflite"
     model_path.write_bytes(zoo_models["digits-cnn-trained"])
     r = cli("verify", model_path, "--board", "rpi-pico", "--dataset", "digits", "--limit", "100",
-            "--json", tmp_path / "v.json")
+            "--json", tmp_path / "v.json", "--keep", tmp_path / "kept")
     assert r.code == 0, r.stderr
     report = json.loads((tmp_path / "v.json").read_text())
+    for key in ("elf", "map_file"):  # the kept copies, not the deleted temporary directory's
+        assert Path(report[key]).is_file() and Path(report[key]).is_relative_to(tmp_path / "kept"), report[key]
     for key in ("board", "core", "emulator", "samples", "bit_exact", "mismatches", "accuracy", "arena_bytes",
                 "tflm_arena_bytes", "flash_bytes", "model_bytes", "runtime_code_bytes", "ram_bytes", "stack_bytes",
                 "instructions_per_inference", "macs_per_inference", "fits"):

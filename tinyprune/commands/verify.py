@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
             with staged_output(args.keep, args.force) as keep:  # never into a directory of the user's
                 shutil.copytree(tmp, keep, dirs_exist_ok=True)
     report = new_report("verify", model=str(args.model), samples_from=described, **result.to_dict())
-    if args.keep is None:
-        report["elf"] = report["map_file"] = None
+    for key in ("elf", "map_file"):  # where the files are now: in --keep, or gone with the temporary dir
+        report[key] = str(args.keep / Path(report[key]).relative_to(tmp)) if args.keep else None
     json_path = args.json_file or Path("verify_report.json")
     write_report(json_path, report)
     print_summary(report)
