@@ -132,6 +132,8 @@ CASES = [
     # test_convert.py::test_convert_bad_inputs; train --epochs/--batch-size/--lr 0: test_prune_cli.py.
     _c("deploy-negative-flash", "negative/zero/garbage sizes", 2, "'-5K' is not a size", "deploy", *MODEL,
        "--dataset", "digits", "--board", "rpi-pico", "--flash=-5K", "--out", "out"),
+    _c("prune-negative-flash-spaced", "negative/zero/garbage sizes", 2, "'-5K' is not a size", "prune", *MODEL,
+       "--dataset", "digits", "--flash", "-5K", "--ram", "8K", "--out", "out"),
     _c("deploy-zero-ram", "negative/zero/garbage sizes", 2, "a size must be positive", "deploy", *MODEL,
        "--dataset", "digits", "--board", "rpi-pico", "--ram", "0", "--out", "out"),
     _c("deploy-garbage-ram", "negative/zero/garbage sizes", 2, "'lots' is not a size", "deploy", *MODEL,

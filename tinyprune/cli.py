@@ -14,6 +14,7 @@ import atexit
 import importlib
 import importlib.util
 import os
+import re
 import signal
 import sys
 
@@ -56,6 +57,12 @@ Exit codes: 0 success, 1 ran but a check failed, 2 bad input.
 
 class _Parser(argparse.ArgumentParser):
     """argparse that shows the whole help on a bad subcommand, and exits 2 like the rest."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "-5K" after --flash is a (bad) value, not an unknown option: the size check then says
+        # what is wrong with it (argparse only takes plain negative numbers as values)
+        self._negative_number_matcher = re.compile(r"^-\d[\w.]*$")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
