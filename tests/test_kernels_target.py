@@ -4,10 +4,10 @@ The host library never defines __ARM_FEATURE_DSP, so the property tests in test_
 only see the portable kernels. Here the same kind of models (random shapes and quantization from
 runtime_models.DIRECT, plus wider ones that reach every fast path: 2x2 blocks, whole words, one
 word per kernel row, four-channel depthwise, one-row fully connected, odd channel counts, borders,
-groups, dilation, depth multipliers, batches, per-tensor filter zero points) run in one firmware per core and
-optimization level under QEMU, and every output byte is compared with TFLite Micro on the host.
-Cortex-M3 runs the portable kernels, Cortex-M4 and M55 the DSP ones (SMLAD/SXTB16), which the
-test also finds in the image.
+groups, dilation, depth multipliers, batches, per-tensor filter zero points) run in one firmware
+per core and optimization level under QEMU, and every output byte is compared with TFLite Micro
+on the host. Cortex-M0+ runs its Thumb-1 assembly, the M3 the portable kernels, the M4, M7 and M33
+the DSP ones (SMLAD/SXTB16) and the M55 Helium, which the test also finds in the image.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ TARGETS = [
     ("cortex-m4", "mps2-an386", "-O0"),  # the DSP intrinsics without the assembly loop
     ("cortex-m4", "mps2-an386", "-Os"),
     ("cortex-m4", "mps2-an386", "-O2"),
+    ("cortex-m7", "nucleo-h743zi", "-O2"),  # on the AN500
+    ("cortex-m33", "mps2-an505", "-O2"),
     ("cortex-m55", "mps3-an547", "-O2"),
 ]
 
@@ -304,7 +306,8 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
     nm = CrossTools.find().gcc.replace("-gcc", "-nm")
     symbols = subprocess.run([nm, str(build.elf)], capture_output=True, text=True, check=True).stdout
     assert ("tpr_dot14_mve" in symbols) == (core == "cortex-m55" and opt != "-O0"), f"{core}: MVE presence is wrong"
-    assert ("tpr_words14x" in symbols) == (core == "cortex-m4" and opt == "-O2"), f"{core}: one-row FC path"
+    assert ("tpr_words14x" in symbols) == (core in ("cortex-m4", "cortex-m7", "cortex-m33") and opt == "-O2"), \
+        f"{core}: one-row FC path"
 
     work = tmp_path / "run"
     work.mkdir()

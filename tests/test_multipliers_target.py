@@ -6,7 +6,7 @@ and tpr_mult_ratio under QEMU on scales whose quotient lies next to QuantizeMult
 boundary, and on random ones, and compares every (multiplier, shift) with TFLite's computation in
 double precision (numpy's doubles, test_fixedpoint's references). Cortex-M4 runs the integer
 arithmetic (at -O2 and -Os), Cortex-M0+ the same without CLZ or a divide instruction, and the
-Cortex-M55 its double-precision FPU (TPR_FP64).
+Cortex-M7 (FPv5-D16) and M55 their double-precision FPU (TPR_FP64).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ TARGETS = [
     ("cortex-m4", "mps2-an386", "-O2"),
     ("cortex-m4", "mps2-an386", "-Os"),
     ("cortex-m0plus", "rpi-pico", "-O2"),
+    ("cortex-m7", "nucleo-h743zi", "-O2"),  # FPv5-D16: the double-precision path too
     ("cortex-m55", "mps3-an547", "-O2"),
 ]
 
