@@ -7,6 +7,37 @@
 
 enum { ACTIVATION = 0 };
 
+#if !defined(__OPTIMIZE_SIZE__)
+/* tpr_mbqm inline for the three rescalings of every element: the inputs' multipliers are at most
+ * 1/2 (shift 0 for the larger input, often -1 for the other), where tpr_mbqm_q would call
+ * tpr_mbqm; the output's shift is far below -2. */
+static inline int32_t rescale(int32_t x, const tpr_mq_t *q)
+{
+#if TPR_SINGLE_ROUNDING
+    return tpr_mbqm_pos(x, q->m, q->shift);
+#else
+    return q->rsh != 0 ? tpr_mbqm_r(x, q->m, q->rnd, q->rsh) : tpr_mbqm_pos(x, q->m, q->shift);
+#endif
+}
+
+/* Inputs and output of one shape: no broadcasting, the multipliers prepared once. */
+static void add_flat(const tpr_tensor_t *a, const tpr_tensor_t *b, const tpr_tensor_t *out,
+                     const tpr_mq_t *q, int32_t lo, int32_t hi)
+{
+    const int8_t *pa = (const int8_t *)a->data, *pb = (const int8_t *)b->data;
+    int8_t *po = (int8_t *)out->data;
+    const int32_t za = a->zp, zb = b->zp, zo = out->zp;
+    const tpr_mq_t q1 = q[0], q2 = q[1], qo = q[2];
+    uint32_t i;
+    for (i = 0; i < out->count; ++i) {
+        const int32_t x = (int32_t)((uint32_t)(pa[i] - za) << 20);
+        const int32_t y = (int32_t)((uint32_t)(pb[i] - zb) << 20);
+        const int32_t sum = (int32_t)((uint32_t)rescale(x, &q1) + (uint32_t)rescale(y, &q2)); /* wraps */
+        po[i] = tpr_clamp8(rescale(sum, &qo) + zo, lo, hi);
+    }
+}
+#endif
+
 tpr_status_t tpr_k_add(tpr_ctx_t *c)
 {
     tpr_tensor_t a, b, out;
@@ -40,6 +71,22 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
         return TPR_OK;
     }
     flat = a.count == out.count && b.count == out.count;
+#if !defined(__OPTIMIZE_SIZE__)
+    if (flat) {
+        tpr_mq_t q[3];
+        q[0].m = m1;
+        q[0].shift = s1;
+        q[1].m = m2;
+        q[1].shift = s2;
+        q[2].m = mo;
+        q[2].shift = so;
+        for (i = 0; i < 3; ++i) {
+            tpr_mq_prepare(&q[i]);
+        }
+        add_flat(&a, &b, &out, q, lo, hi);
+        return TPR_OK;
+    }
+#endif
     for (i = 0; i < out.count; ++i) {
         int32_t x = (int32_t)((uint32_t)(((const int8_t *)a.data)[bc.o1] - a.zp) << 20);
         int32_t y = (int32_t)((uint32_t)(((const int8_t *)b.data)[bc.o2] - b.zp) << 20);
