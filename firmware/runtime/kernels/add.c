@@ -8,18 +8,6 @@
 enum { ACTIVATION = 0 };
 
 #if !defined(__OPTIMIZE_SIZE__)
-/* tpr_mbqm inline for the three rescalings of every element: the inputs' multipliers are at most
- * 1/2 (shift 0 for the larger input, often -1 for the other), where tpr_mbqm_q would call
- * tpr_mbqm; the output's shift is far below -2. */
-static inline int32_t rescale(int32_t x, const tpr_mq_t *q)
-{
-#if TPR_SINGLE_ROUNDING
-    return tpr_mbqm_pos(x, q->m, q->shift);
-#else
-    return q->rsh != 0 ? tpr_mbqm_r(x, q->m, q->rnd, q->rsh) : tpr_mbqm_pos(x, q->m, q->shift);
-#endif
-}
-
 /* Inputs and output of one shape: no broadcasting, the multipliers prepared once. */
 static void add_flat(const tpr_tensor_t *a, const tpr_tensor_t *b, const tpr_tensor_t *out,
                      const tpr_mq_t *q, int32_t lo, int32_t hi)
@@ -32,8 +20,8 @@ static void add_flat(const tpr_tensor_t *a, const tpr_tensor_t *b, const tpr_ten
     for (i = 0; i < out->count; ++i) {
         const int32_t x = (int32_t)((uint32_t)(pa[i] - za) << 20);
         const int32_t y = (int32_t)((uint32_t)(pb[i] - zb) << 20);
-        const int32_t sum = (int32_t)((uint32_t)rescale(x, &q1) + (uint32_t)rescale(y, &q2)); /* wraps */
-        po[i] = tpr_clamp8(rescale(sum, &qo) + zo, lo, hi);
+        const uint32_t sum = (uint32_t)tpr_rescale(x, &q1) + (uint32_t)tpr_rescale(y, &q2); /* wraps */
+        po[i] = tpr_clamp8(tpr_rescale((int32_t)sum, &qo) + zo, lo, hi);
     }
 }
 #endif

@@ -245,11 +245,11 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         iw = ow = nb * oh * ow; /* a matrix product: every position is one row of the input */
         nb = ih = oh = 1;
 #if TPR_WIDE
-        /* several positions (widening weights pays for itself) or one (the input widened), one
-         * group, whole words */
+        /* one group, whole words, and several positions (widening weights pays for itself) or
+         * one (the input widened, 2 words per 4 bytes) */
+        const int one_row = ow == 1 && TPR_WORDS14X && fic <= 2 * TPR_WIDE_WORDS;
         if (c->eval && oc0 == 0 && fic == ic && in_div == n_out && w_oc == fic &&
-            (TPR_MVE || ((fic & 3) == 0 && (ow >= 4 ? fic <= TPR_WIDE4_MAX
-                                                     : ow == 1 && TPR_WORDS14X && fic <= 2 * TPR_WIDE_WORDS)))) {
+            (TPR_MVE || ((fic & 3) == 0 && (ow >= 4 ? fic <= TPR_WIDE4_MAX : one_row)))) {
             oc0 = matmul4(c, p, ow, n_out, fic, wide);
         }
 #endif

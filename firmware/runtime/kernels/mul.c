@@ -11,8 +11,8 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
     tpr_tensor_t a, b, out;
     tpr_bcast_t bc;
     tpr_status_t st;
-    int32_t lo, hi, m;
-    int s;
+    int32_t lo, hi;
+    tpr_mq_t q;
     uint32_t i;
     int flat;
 
@@ -22,17 +22,20 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
         (st = tpr_activation(c, tpr_opt(c, ACTIVATION, 1, 0), &out, &lo, &hi))) {
         return st;
     }
-    if (!tpr_mult_conv(a.scale, b.scale, out.scale, &m, &s)) {
+    if (!tpr_mult_conv(a.scale, b.scale, out.scale, &q.m, &q.shift)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite, or scale ratio too large");
     }
     if (!c->eval) {
         return TPR_OK;
     }
+#if !defined(__OPTIMIZE_SIZE__)
+    tpr_mq_prepare(&q); /* for tpr_rescale */
+#endif
     flat = a.count == out.count && b.count == out.count;
     for (i = 0; i < out.count; ++i) {
         int32_t x = ((const int8_t *)a.data)[bc.o1] - a.zp;
         int32_t y = ((const int8_t *)b.data)[bc.o2] - b.zp;
-        ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(x * y, m, s) + out.zp, lo, hi);
+        ((int8_t *)out.data)[i] = tpr_clamp8(tpr_rescale(x * y, &q) + out.zp, lo, hi);
         if (flat) { /* same shapes: no broadcasting */
             ++bc.o1;
             ++bc.o2;

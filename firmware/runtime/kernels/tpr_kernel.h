@@ -92,6 +92,20 @@ static inline int8_t tpr_requant(uint32_t acc, const tpr_mq_t *q, int32_t zp, in
     return (int8_t)v;
 }
 
+/* tpr_mbqm for the element-wise kernels, whose shifts are not always below -2 (ADD's inputs: 0 and
+ * often -1), where tpr_mbqm_q would call tpr_mbqm: inline for every shift where speed is asked
+ * for, the shared copy at -Os (q->rnd and q->rsh unused there). */
+static inline int32_t tpr_rescale(int32_t x, const tpr_mq_t *q)
+{
+#if defined(__OPTIMIZE_SIZE__)
+    return tpr_mbqm(x, q->m, q->shift);
+#elif TPR_SINGLE_ROUNDING
+    return tpr_mbqm_pos(x, q->m, q->shift);
+#else
+    return q->rsh != 0 ? tpr_mbqm_r(x, q->m, q->rnd, q->rsh) : tpr_mbqm_pos(x, q->m, q->shift);
+#endif
+}
+
 /* Broadcasting of two inputs to the output shape (numpy rules, shapes aligned on the right). */
 typedef struct {
     uint32_t n;                          /* rank of the output */
