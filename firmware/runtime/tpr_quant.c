@@ -14,18 +14,38 @@
 static int bitlen(uint64_t x)
 {
 #if defined(__GNUC__) && (defined(__ARM_FEATURE_CLZ) || !defined(__arm__))
-    /* CLZ on Armv7-M and later (a few instructions for 64 bits); Armv6-M has none (libgcc's
-     * __clzdi2 would be the runtime's only library call besides memcpy/memset) */
+    /* CLZ on Armv7-M and later (a few instructions for 64 bits); Armv6-M has none (and libgcc's
+     * __clzdi2 would be one more library call) */
     return x == 0 ? 0 : 64 - __builtin_clzll(x);
 #else
-    int n = 0, step;
-    for (step = 32; step > 0; step >>= 1) { /* binary search: 6 steps */
-        if ((x >> step) != 0) {
-            n += step;
-            x >>= step;
-        }
+    /* a binary search in the 32-bit half holding the top bit (Armv6-M shifts 64 bits slowly) */
+    uint32_t w = (uint32_t)(x >> 32);
+    int n = 32;
+    if (w == 0) {
+        w = (uint32_t)x;
+        n = 0;
     }
-    return n + (int)x; /* x is now 0 or 1 */
+    if ((w >> 16) != 0) {
+        n += 16;
+        w >>= 16;
+    }
+    if ((w >> 8) != 0) {
+        n += 8;
+        w >>= 8;
+    }
+    if ((w >> 4) != 0) {
+        n += 4;
+        w >>= 4;
+    }
+    if ((w >> 2) != 0) {
+        n += 2;
+        w >>= 2;
+    }
+    if ((w >> 1) != 0) {
+        n += 1;
+        w >>= 1;
+    }
+    return n + (int)w; /* w is now 0 or 1 */
 #endif
 }
 
