@@ -18,7 +18,8 @@ static int bitlen(uint64_t x)
      * __clzdi2 would be one more library call) */
     return x == 0 ? 0 : 64 - __builtin_clzll(x);
 #else
-    /* a binary search in the 32-bit half holding the top bit (Armv6-M shifts 64 bits slowly) */
+    /* a binary search in the 32-bit half holding the top bit (Armv6-M shifts 64 bits slowly),
+     * unrolled: a loop of variable shifts costs 2 % of fc-autoencoder's time on Cortex-M0+ */
     uint32_t w = (uint32_t)(x >> 32);
     int n = 32;
     if (w == 0) {

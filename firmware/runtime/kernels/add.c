@@ -32,8 +32,8 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     tpr_bcast_t bc;
     tpr_status_t st;
     tpr_real_t ra, rb, ro, twice_max;
-    int32_t lo, hi, m1, m2, mo;
-    int s1, s2, so;
+    int32_t lo, hi;
+    tpr_mq_t q[3]; /* the inputs' and the output's rescaling */
     uint32_t i;
     int flat;
 
@@ -49,10 +49,10 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     twice_max = a.scale >= b.scale ? ra : rb; /* positive floats order like their bits */
     twice_max.e += 1;
     ro.e += 20; /* (1 << left_shift) * output_scale */
-    tpr_quantize_ratio(ra, twice_max, &m1, &s1);
-    tpr_quantize_ratio(rb, twice_max, &m2, &s2);
-    tpr_quantize_ratio(twice_max, ro, &mo, &so);
-    if (so > 0) { /* QuantizeMultiplierSmallerThanOneExp: the multiplier must be below 1 */
+    tpr_quantize_ratio(ra, twice_max, &q[0].m, &q[0].shift);
+    tpr_quantize_ratio(rb, twice_max, &q[1].m, &q[1].shift);
+    tpr_quantize_ratio(twice_max, ro, &q[2].m, &q[2].shift);
+    if (q[2].shift > 0) { /* QuantizeMultiplierSmallerThanOneExp: the multiplier must be below 1 */
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "output scale too small for the inputs'");
     }
     if (!c->eval) {
@@ -61,14 +61,7 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     flat = a.count == out.count && b.count == out.count;
 #if !defined(__OPTIMIZE_SIZE__)
     if (flat) {
-        tpr_mq_t q[3];
-        q[0].m = m1;
-        q[0].shift = s1;
-        q[1].m = m2;
-        q[1].shift = s2;
-        q[2].m = mo;
-        q[2].shift = so;
-        for (i = 0; i < 3; ++i) {
+        for (i = 0; i < 3; ++i) { /* for tpr_rescale */
             tpr_mq_prepare(&q[i]);
         }
         add_flat(&a, &b, &out, q, lo, hi);
@@ -78,8 +71,9 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     for (i = 0; i < out.count; ++i) {
         int32_t x = (int32_t)((uint32_t)(((const int8_t *)a.data)[bc.o1] - a.zp) << 20);
         int32_t y = (int32_t)((uint32_t)(((const int8_t *)b.data)[bc.o2] - b.zp) << 20);
-        int32_t sum = tpr_add_w(tpr_mbqm(x, m1, s1), tpr_mbqm(y, m2, s2));
-        ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(sum, mo, so) + out.zp, lo, hi);
+        int32_t sum = tpr_add_w(tpr_mbqm(x, q[0].m, q[0].shift),
+                                tpr_mbqm(y, q[1].m, q[1].shift));
+        ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(sum, q[2].m, q[2].shift) + out.zp, lo, hi);
         if (flat) { /* same shapes: no broadcasting */
             ++bc.o1;
             ++bc.o2;

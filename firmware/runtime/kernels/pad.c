@@ -55,8 +55,7 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
     for (r = 0; run > 0 && r < in.count / (uint32_t)run; ++r) {
         uint32_t o = 0;
         for (d = 0; d < nd; ++d) {
-            o = o * (uint32_t)out.dims[d] + (uint32_t)(d <= inner ? before[d] : 0) +
-                (uint32_t)(d < inner ? idx[d] : 0);
+            o = o * (uint32_t)out.dims[d] + (uint32_t)(before[d] + (d < inner ? idx[d] : 0));
         }
         memcpy(out.data + o, in.data + r * (uint32_t)run, (uint32_t)run);
         for (d = inner - 1; d >= 0; --d) { /* next run of the input */
