@@ -12,6 +12,32 @@
 #include "tpr_ops.h"
 #endif
 
+/* Size first. The files whose speed shows in no figure (reading and checking the model, the arena
+ * plan, I/O, and every operator but CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and ADD: their work
+ * is linear in their tensors) define TPR_COLD_FILE before their first include, and are compiled
+ * for size in a speed-optimized GCC build too (GCC's optimize pragma): -O2 then spends flash only
+ * where it buys speed. TPR_COLD_FOR_SIZE=0 compiles every file at the command line's level.
+ * TPR_SMALL: this file's code is compiled for size (its source picks the compact variants). */
+#ifndef TPR_COLD_FOR_SIZE
+#define TPR_COLD_FOR_SIZE 1
+#endif
+#if defined(__OPTIMIZE_SIZE__)
+#define TPR_SMALL 1
+#elif defined(TPR_COLD_FILE) && TPR_COLD_FOR_SIZE && defined(__OPTIMIZE__) && defined(__GNUC__) && \
+    !defined(__clang__)
+#pragma GCC optimize("Os")
+#define TPR_SMALL 1
+#else
+#define TPR_SMALL 0
+#endif
+/* A function of a speed-optimized file that runs once per operator and invoke, or only on a rare
+ * path: compiled for size too (and placed with the cold code). */
+#if TPR_COLD_FOR_SIZE && defined(__GNUC__)
+#define TPR_COLD __attribute__((cold))
+#else
+#define TPR_COLD
+#endif
+
 /* Highest tensor rank the runtime handles (TFLite Micro's RuntimeShape keeps 6 inline). */
 #ifndef TPR_MAX_DIMS
 #define TPR_MAX_DIMS 6

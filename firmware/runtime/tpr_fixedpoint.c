@@ -1,5 +1,6 @@
 /* TFLite's rounding arithmetic and gemmlowp's fixed-point functions, one implementation each.
  * See tpr_fixedpoint.h for the contract; comments name the TFLite/gemmlowp function mirrored. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_fixedpoint.h"
 
 #define I32_MIN (-2147483647 - 1)

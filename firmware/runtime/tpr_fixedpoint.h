@@ -89,7 +89,7 @@ static inline void tpr_mq_prepare(tpr_mq_t *q)
 /* tpr_mbqm(x, q->m, q->shift) */
 static inline int32_t tpr_mbqm_q(int32_t x, const tpr_mq_t *q)
 {
-#if defined(__OPTIMIZE_SIZE__) /* one shared copy of the arithmetic */
+#if TPR_SMALL /* one shared copy of the arithmetic */
     return tpr_mbqm(x, q->m, q->shift);
 #elif TPR_SINGLE_ROUNDING
     return tpr_mbqm_pos(x, q->m, q->shift);

@@ -1,5 +1,6 @@
 /* The operator registry: builtin code -> kernel, highest version, options type. Only the
  * operators selected in tpr_config.h are listed, so the linker drops every other kernel. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_internal.h"
 
 #if TPR_ERROR_DETAIL

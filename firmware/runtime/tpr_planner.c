@@ -8,6 +8,7 @@
  * (smallest gap that holds the buffer). Placed buffers are kept in a list linked in offset order
  * (`next`: 2 bytes per buffer of the caller's scratch), so one placement is a linear walk: O(n^2)
  * for the whole plan and no other memory. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_internal.h"
 
 #define UNPLACED 0xFFFFFFFFu

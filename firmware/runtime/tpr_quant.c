@@ -103,7 +103,7 @@ tpr_real_t tpr_real_round(tpr_real_t x, int bits)
 }
 
 /* Unrolled at -O2 and up: the divisions run once per output channel and invoke. */
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__)
+#if defined(__GNUC__) && !defined(__clang__) && !TPR_SMALL
 #define TPR_UNROLL _Pragma("GCC unroll 4")
 #else
 #define TPR_UNROLL
@@ -153,7 +153,7 @@ static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32
     return 1;
 }
 
-tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
+TPR_COLD tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
 {
     uint64_t q;
     int32_t e;
@@ -166,7 +166,7 @@ tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
 }
 
 #if TPR_SINGLE_ROUNDING
-int tpr_real_cmp(tpr_real_t a, tpr_real_t b)
+TPR_COLD int tpr_real_cmp(tpr_real_t a, tpr_real_t b)
 {
     /* align both to a 64-bit mantissa with its top bit set, then compare exponents, mantissas */
     int la = bitlen(a.m), lb = bitlen(b.m);
@@ -185,7 +185,7 @@ int tpr_real_cmp(tpr_real_t a, tpr_real_t b)
 #endif
 
 /* The end of QuantizeMultiplier: q in [2^30, 2^31] with value q * 2^(sh-31). */
-#if defined(__OPTIMIZE_SIZE__)
+#if TPR_SMALL
 __attribute__((noinline))
 #endif
 static void multiplier_out(uint64_t q, int32_t sh, int32_t *m, int *shift)
@@ -209,7 +209,7 @@ static void multiplier_out(uint64_t q, int32_t sh, int32_t *m, int *shift)
 }
 
 /* QuantizeMultiplier(double): frexp, then round(q * 2^31) with ties away from zero. */
-void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
+TPR_COLD void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
 {
     const int len = bitlen(x.m);
     uint64_t m53;
@@ -322,7 +322,7 @@ int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int 
 #endif
 }
 
-int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
+TPR_COLD int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
 {
 #if TPR_FP64
     float a, b;
@@ -339,7 +339,7 @@ int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
 
 /* TfLiteRound(f / scale) in float for f in {1, 6}: the float quotient rounded half away from
  * zero; 0 if it does not fit an int32 (TFLite Micro then fails Prepare too). */
-static int quantize_const(uint32_t f, uint32_t scale, int64_t *v)
+TPR_COLD static int quantize_const(uint32_t f, uint32_t scale, int64_t *v)
 {
     tpr_real_t s, num = {0, 0}, q;
     num.m = f;
@@ -360,7 +360,7 @@ static int quantize_const(uint32_t f, uint32_t scale, int64_t *v)
     return *v < 0x80000000LL;
 }
 
-int tpr_act_range(uint32_t act, uint32_t out_scale, int32_t zp, int32_t *lo, int32_t *hi)
+TPR_COLD int tpr_act_range(uint32_t act, uint32_t out_scale, int32_t zp, int32_t *lo, int32_t *hi)
 {
     int64_t v, a = -128, b = 127;
     switch (act) {

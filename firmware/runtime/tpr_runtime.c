@@ -1,4 +1,5 @@
 /* The runtime proper: model validation, tensor lifetimes and the arena plan, invoke, I/O. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_internal.h"
 
 /* Schema field numbers (tensorflow/lite/schema/schema.fbs). */

@@ -7,7 +7,7 @@
 
 enum { ACTIVATION = 0 };
 
-#if !defined(__OPTIMIZE_SIZE__)
+#if !TPR_SMALL
 /* Inputs and output of one shape: no broadcasting, the multipliers prepared once. */
 static void add_flat(const tpr_tensor_t *a, const tpr_tensor_t *b, const tpr_tensor_t *out,
                      const tpr_mq_t *q, int32_t lo, int32_t hi)
@@ -59,7 +59,7 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
         return TPR_OK;
     }
     flat = a.count == out.count && b.count == out.count;
-#if !defined(__OPTIMIZE_SIZE__)
+#if !TPR_SMALL
     if (flat) {
         for (i = 0; i < 3; ++i) { /* for tpr_rescale */
             tpr_mq_prepare(&q[i]);

@@ -1,4 +1,5 @@
 /* AVERAGE_POOL_2D, int8: see pool_common.c. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_AVERAGE_POOL_2D

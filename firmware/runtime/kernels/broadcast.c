@@ -1,6 +1,7 @@
 /* Broadcast iteration for ADD and MUL: the output in row-major order, each input's offset
  * following it (stride 0 along broadcast dimensions). Results do not depend on the order, so
  * this matches TFLite Micro's BroadcastBinaryFunction6DSlow and its flat fast path alike. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_ADD || TPR_OP_MUL

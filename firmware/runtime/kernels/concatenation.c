@@ -1,5 +1,6 @@
 /* CONCATENATION, int8: a copy (TFLite Micro requires every input on the output's scale and zero
  * point, and no fused activation). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_CONCATENATION

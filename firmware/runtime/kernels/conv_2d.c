@@ -8,7 +8,7 @@
 
 enum { BIAS_TYPE = 6 };
 
-tpr_status_t tpr_k_conv_2d(tpr_ctx_t *c)
+TPR_COLD tpr_status_t tpr_k_conv_2d(tpr_ctx_t *c)
 {
     tpr_conv_t p;
     tpr_status_t st;

@@ -89,7 +89,7 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
         int8_t *y = r->y + ox * n_out;
         tpr_acc_t a = {0, 0, 0, 0};
         int32_t k, t;
-#if TPR_WIDE && !defined(__OPTIMIZE_SIZE__)
+#if TPR_WIDE && !TPR_SMALL
         if (r->wide != 0) { /* one row of n bytes, weights widened */
             uint32_t v[4] = {0, 0, 0, 0};
             tpr_words22w(x, x + dx, r->wide, n >> 2, v);
@@ -99,7 +99,7 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
             a.b1 = v[3];
         } else
 #endif
-#if TPR_DSP && !defined(__OPTIMIZE_SIZE__)
+#if TPR_DSP && !TPR_SMALL
         if (taps == 1 && n == 4 && wrow == 4) { /* one word per kernel row */
             a = tpr_dot22_words(x, dx, w, dwc, rows, xrow, a);
         } else
@@ -141,7 +141,7 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
     if (r->rows > 0 && kx1 > kx0) { /* else no tap lies inside the input: the bias alone */
         x = r->x + (r->row0 + ox * g->sw - g->pad_w + kx0 * g->dw) * g->ic;
         w = r->w + kx0 * g->w_k;
-#if TPR_DSP && !defined(__OPTIMIZE_SIZE__)
+#if TPR_DSP && !TPR_SMALL
         if (taps == 1 && n == 4 && g->wrow == 4) { /* one word per kernel row */
             a = tpr_dot12_words(x, w, r->dwc, r->rows, g->xrow, off, a);
         } else
@@ -211,7 +211,7 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
                 tpr_words14w(x, wide, depth >> 2, a);
             }
 #endif
-#if defined(__OPTIMIZE_SIZE__)
+#if TPR_SMALL
             for (j = 0; j < 4; ++j) {
                 v[j] = tpr_requant(a[j], &q[j], zp, lo, hi);
             }
@@ -295,7 +295,7 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         r.x = (const int8_t *)p->in.data + (oc / in_div) * fic;
         r.dwc = nc == 2 ? w_oc : 0;
         r.wide = 0;
-#if TPR_WIDE && !defined(__OPTIMIZE_SIZE__) /* -Os: matmul4 only */
+#if TPR_WIDE && !TPR_SMALL /* -Os: matmul4 only */
         if (!TPR_MVE && nc == 2 && kh == 1 && kw == 1 && g.contig && (fic & 3) == 0 &&
             fic <= TPR_WIDE_MAX && xr > xl) { /* pairs of positions to use it */
             tpr_widen2(wc, wc + w_oc, fic, wide);
@@ -345,7 +345,7 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
 
 /* Conv2DOptions: padding 0, stride_w 1, stride_h 2, activation 3, dilation_w 4, dilation_h 5;
  * DepthwiseConv2DOptions inserts depth_multiplier at 3 and shifts the rest by one. */
-tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out)
+TPR_COLD tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out)
 {
     tpr_status_t st;
     uint32_t padding = tpr_opt(c, 0, 1, 0);

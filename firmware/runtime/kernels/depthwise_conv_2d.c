@@ -50,7 +50,7 @@ typedef struct {
 
 /* Adds the taps (xs and ws bytes apart) of `rows` kernel rows (xr, wr bytes apart), `off` added
  * to each input value (OFFSET_ARG form). One copy at -Os. */
-#if defined(__OPTIMIZE_SIZE__)
+#if TPR_SMALL
 __attribute__((noinline))
 #endif
 static acc4_t window4(const int8_t *x, const int8_t *w, int32_t rows, int32_t taps, int32_t xs,
@@ -153,7 +153,7 @@ typedef struct {
 
 /* The four outputs, stored after every parameter is read (an int8_t store may alias them):
  * inline and unrolled where speed is asked for, one copy with a loop at -Os. */
-#if defined(__OPTIMIZE_SIZE__)
+#if TPR_SMALL
 static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
 {
     uint32_t v[4];
@@ -230,7 +230,7 @@ static void border_column(const tpr_conv_t *p, const dwgeo_t *g, const dwblk_t *
         a.c1 = k->bias[1];
         a.c2 = k->bias[2];
         a.c3 = k->bias[3];
-#if !defined(__OPTIMIZE_SIZE__)
+#if !TPR_SMALL
         if (kx1 - kx0 == 2 && g->dw == 1) { /* a 3-wide kernel at a padded border, unrolled */
             const int8_t *x = xc + (xi + kx0) * g->ch, *w = k->w + kx0 * g->ch;
             const int32_t ch = g->ch;

@@ -1,5 +1,6 @@
 /* DEQUANTIZE: int8 -> float32, scale * (q - zero_point) (TFLite computes it in double from the
  * float scale and narrows to float: the same single rounding as this float product). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_DEQUANTIZE

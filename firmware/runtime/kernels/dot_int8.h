@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tpr_config.h" /* TPR_SMALL */
+
 #if defined(__ARM_FEATURE_DSP) && !defined(TPR_NO_DSP)
 #define TPR_DSP 1
 #include <arm_acle.h>
@@ -253,7 +255,7 @@ static __attribute__((noinline, unused)) void tpr_words14w(const int8_t *x, cons
     acc[2] = a2;
     acc[3] = a3;
 }
-#if !defined(__OPTIMIZE_SIZE__)
+#if !TPR_SMALL
 /* One position (a FULLY_CONNECTED of one batch row: widening weights does not pay, each is read
  * once) x four channels. tpr_widen_x widens the input once, its offset added (SXTAB16), for all
  * the channels; tpr_words14x then reads the four filters (n bytes apart: w and w + 2n with
@@ -309,7 +311,7 @@ static __attribute__((noinline, unused)) void tpr_words14x(const uint32_t *xw, c
 #define TPR_WORDS14X 0
 #endif
 
-#if defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#if defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !TPR_SMALL
 /* tpr_dot22 for Armv6-M (Cortex-M0/M0+), n > 0: 16 instructions for 4 multiply-accumulates. The
  * C loop needs 4 pointers, an index, temporaries and 4 accumulators, more than the 8 low
  * registers Thumb-1 loads and multiplies with, and GCC spills; here the accumulators live in
@@ -432,7 +434,7 @@ static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8
         acc.b0 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ua), acc.b0);
         acc.b1 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ub), acc.b1);
     }
-#elif defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#elif defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !TPR_SMALL
     if (n > 0) {
         uint32_t v[4];
         v[0] = acc.a0;

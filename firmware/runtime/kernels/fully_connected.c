@@ -11,7 +11,7 @@ enum { ACTIVATION = 0, WEIGHTS_FORMAT = 1, BIAS_TYPE = 4, QUANT_SPEC = 5 };
 /* Per-tensor weights with a zero point (int8 weights are symmetric in TFLite's quantization
  * spec, so converters do not write this; TFLite Micro's reference kernel accepts it): the
  * reference loop, (w - w_zp) * (x - x_zp). */
-static tpr_status_t filter_zero_point(tpr_ctx_t *c, const tpr_conv_t *p, int32_t batches,
+TPR_COLD static tpr_status_t filter_zero_point(tpr_ctx_t *c, const tpr_conv_t *p, int32_t batches,
                                       int32_t depth, int32_t units)
 {
     int32_t b, u, d;
@@ -34,7 +34,7 @@ static tpr_status_t filter_zero_point(tpr_ctx_t *c, const tpr_conv_t *p, int32_t
     return TPR_OK;
 }
 
-tpr_status_t tpr_k_fully_connected(tpr_ctx_t *c)
+TPR_COLD tpr_status_t tpr_k_fully_connected(tpr_ctx_t *c)
 {
     tpr_conv_t p;
     tpr_status_t st;

@@ -2,6 +2,7 @@
  * finer scale, a "reluish" factor in [0, 1] and the product rescaled to the output), with the
  * multipliers of hard_swish_common.cc (float divisions, then QuantizeMultiplier and
  * DownScaleInt32ToInt16Multiplier). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_HARD_SWISH

@@ -1,6 +1,7 @@
 /* LOGISTIC, int8: TFLite Micro's reference_integer_ops::Logistic. The input is rescaled to Q4.27,
  * gemmlowp's logistic gives Q0.31, and the result is rounded to 1/256 with zero point -128
  * (logistic_common.cc fixes the output zero point; the scale is taken to be 1/256). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_LOGISTIC || TPR_OP_TANH

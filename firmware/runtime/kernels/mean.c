@@ -1,6 +1,7 @@
 /* MEAN, int8, over any set of axes: TFLite Micro's QuantizedMeanOrSum (reduce.h). The sum over
  * the reduced axes is taken per output element; the multiplier input_scale / output_scale is
  * divided by the element count with a pre-shift of floor(log2(count)) bits, as TFLite does. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_MEAN

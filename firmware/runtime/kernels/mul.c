@@ -1,5 +1,6 @@
 /* MUL, int8 with broadcasting: TFLite Micro's reference_integer_ops::MulElementwise, multiplier
  * input1_scale * input2_scale / output_scale (mul_common.cc). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_MUL
@@ -28,7 +29,7 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
     if (!c->eval) {
         return TPR_OK;
     }
-#if !defined(__OPTIMIZE_SIZE__)
+#if !TPR_SMALL
     tpr_mq_prepare(&q); /* for tpr_rescale */
 #endif
     flat = a.count == out.count && b.count == out.count;

@@ -1,5 +1,6 @@
 /* PAD and PADV2, int8, up to 5 dimensions: TFLite Micro's reference_ops::Pad. Cells outside the
  * input take the output zero point (PAD) or the constant_values scalar (PADV2). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_PAD || TPR_OP_PADV2

@@ -2,6 +2,7 @@
  * out, padding from the filter size) and the window walk; only the reduction differs:
  * reference_integer_ops::AveragePool (rounded division, ties away from zero, over the cells
  * inside the input) and MaxPool. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_AVERAGE_POOL_2D || TPR_OP_MAX_POOL_2D

@@ -1,5 +1,6 @@
 /* QUANTIZE: float32 -> int8 (TFLite's AffineQuantize: the float quotient rounded half away from
  * zero) and int8 -> int8 requantization (reference_ops::Requantize). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_QUANTIZE

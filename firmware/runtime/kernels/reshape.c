@@ -1,6 +1,7 @@
 /* RESHAPE, SQUEEZE and EXPAND_DIMS: the bytes do not change. The planner normally lets the
  * output share the input's memory, and then there is nothing to do; otherwise (constant input)
  * the bytes are copied. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_RESHAPE || TPR_OP_SQUEEZE || TPR_OP_EXPAND_DIMS

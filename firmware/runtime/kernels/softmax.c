@@ -1,6 +1,7 @@
 /* SOFTMAX, int8 in and out: TFLite's reference_ops::Softmax with gemmlowp fixed point
  * (differences scaled to Q5.26, exp_on_negative_values, sum in Q12.19, reciprocal by
  * Newton-Raphson), and the parameters of softmax_common.cc / PreprocessSoftmaxScaling. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_SOFTMAX

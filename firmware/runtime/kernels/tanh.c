@@ -1,5 +1,6 @@
 /* TANH, int8: TFLite Micro's reference_integer_ops::Tanh. Input rescaled to Q4.27, gemmlowp's tanh
  * gives Q0.31, rounded to 1/128; like TFLite Micro, no output zero point is applied. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_TANH

@@ -63,7 +63,7 @@ static inline void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, 
                                  int32_t *k1)
 {
     int32_t a, b;
-#if !defined(__OPTIMIZE_SIZE__)
+#if !TPR_SMALL
     if (dil == 1) { /* no division (a library call on Armv6-M) */
         a = i0 >= 0 ? 0 : -i0;
         b = i0 >= n ? 0 : n - i0;
@@ -97,7 +97,7 @@ static inline int8_t tpr_requant(uint32_t acc, const tpr_mq_t *q, int32_t zp, in
  * for, the shared copy at -Os (q->rnd and q->rsh unused there). */
 static inline int32_t tpr_rescale(int32_t x, const tpr_mq_t *q)
 {
-#if defined(__OPTIMIZE_SIZE__)
+#if TPR_SMALL
     return tpr_mbqm(x, q->m, q->shift);
 #elif TPR_SINGLE_ROUNDING
     return tpr_mbqm_pos(x, q->m, q->shift);

@@ -1,3 +1,4 @@
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
 tpr_status_t tpr_padding(tpr_ctx_t *c, const tpr_tensor_t *out, uint32_t padding, int32_t in,
