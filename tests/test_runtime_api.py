@@ -94,6 +94,23 @@ def test_reshape_shares_its_input_memory():
     assert compare(reshaped, samples=3)
 
 
+def test_reshape_of_a_constant_is_copied():
+    """A RESHAPE whose input is a constant cannot alias it: its output gets arena bytes and the
+    constant is copied on every invoke (the aliased case returns at once on invoke)."""
+    g = Graph()
+    ti = g.tensor((1, 8, 8), "float32")
+    t1 = g.tensor((1, 8, 8), scale=0.05, zero_point=3)
+    g.op(114, [ti], [t1], *opts("QuantizeOptions"))
+    const = np.random.default_rng(7).integers(-128, 128, size=(1, 64)).astype(np.int8)
+    tc = g.tensor((1, 64), scale=0.04, zero_point=-1, data=const)
+    t2 = g.tensor((1, 8, 8), scale=0.04, zero_point=-1)
+    g.op(22, [tc], [t2], *opts("ReshapeOptions", newShape=np.array([1, 8, 8], np.int32)))
+    to = g.tensor((1, 8, 8), scale=0.1, zero_point=-2)
+    g.op(0, [t1, t2], [to], *opts("AddOptions"))
+    model = g.build([ti], [to])
+    assert compare(model, samples=3)  # TFLite Micro's outputs: the constant did reach the ADD
+
+
 def test_two_models_interleaved(network):
     from tinyprune import runtime
 

@@ -1,19 +1,21 @@
 /* Bounds-checked reads of a flatbuffer held in memory (in place, nothing copied).
  *
  * The model's length n is below 2^31 (tpr_init checks), so every sum of a position < n and a
- * checked length stays below 2^32 and unsigned arithmetic cannot wrap unnoticed. Reads assemble
- * little-endian values byte by byte: no alignment is assumed for the flatbuffer's own fields. */
+ * checked length stays below 2^32 and unsigned arithmetic cannot wrap unnoticed. No alignment is
+ * assumed for the flatbuffer's own fields (tpr_rd32, tpr_rd16). */
 #include "tpr_internal.h"
 
+#if !TPR_UNALIGNED_LE
 uint32_t tpr_rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-static uint32_t rd16(const uint8_t *p)
+uint32_t tpr_rd16(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
 }
+#endif
 
 static void fail(tpr_fb_t *fb, tpr_status_t st)
 {
@@ -39,8 +41,8 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
         fail(fb, TPR_ERR_TRUNCATED);
         return 0;
     }
-    vtlen = rd16(fb->b + vt);
-    tlen = rd16(fb->b + vt + 2);
+    vtlen = tpr_rd16(fb->b + vt);
+    tlen = tpr_rd16(fb->b + vt + 2);
     if (vtlen < 4 || (vtlen & 1u) != 0 || vtlen > fb->n - vt || tlen < 4 || tlen > fb->n - pos) {
         fail(fb, TPR_ERR_MALFORMED);
         return 0;
@@ -59,7 +61,7 @@ static uint32_t field_off(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsi
     if (fb->err != TPR_OK || t->tlen == 0 || at + 2u > t->vtlen) {
         return 0;
     }
-    fo = rd16(fb->b + t->vt + at);
+    fo = tpr_rd16(fb->b + t->vt + at);
     if (fo == 0) {
         return 0;
     }
@@ -76,7 +78,7 @@ int tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
     if (t->tlen == 0 || at + 2u > t->vtlen) {
         return 0;
     }
-    return rd16(fb->b + t->vt + at) != 0;
+    return tpr_rd16(fb->b + t->vt + at) != 0;
 }
 
 uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
@@ -92,7 +94,7 @@ uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigne
         return p[0];
     }
     if (width == 2) {
-        return rd16(p);
+        return tpr_rd16(p);
     }
     return tpr_rd32(p);
 }

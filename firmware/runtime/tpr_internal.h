@@ -30,7 +30,29 @@ typedef struct {
     uint32_t len; /* elements */
 } tpr_vec_t;
 
+/* Little-endian uint32_t/uint16_t at any alignment: one inline load on cores that load unaligned
+ * words (v7-M and later, little-endian hosts); elsewhere (v6-M) the bytes, assembled by one shared
+ * copy in tpr_flatbuf.c. */
+#if (defined(__ARM_FEATURE_UNALIGNED) && !defined(__ARM_BIG_ENDIAN)) || defined(__x86_64__) || \
+    defined(__i386__) || (defined(__aarch64__) && !defined(__AARCH64EB__))
+#define TPR_UNALIGNED_LE 1
+static inline uint32_t tpr_rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint32_t tpr_rd16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+#else
+#define TPR_UNALIGNED_LE 0
 uint32_t tpr_rd32(const uint8_t *p);
+uint32_t tpr_rd16(const uint8_t *p);
+#endif
 int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
 uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
                        uint32_t dflt);
