@@ -12,12 +12,14 @@
 #include "tpr_ops.h"
 #endif
 
-/* Size first. The files whose speed shows in no figure (reading and checking the model, the arena
- * plan, I/O, and every operator but CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and ADD: their work
- * is linear in their tensors) define TPR_COLD_FILE before their first include, and are compiled
- * for size in a speed-optimized GCC build too (GCC's optimize pragma): -O2 then spends flash only
- * where it buys speed. TPR_COLD_FOR_SIZE=0 compiles every file at the command line's level.
- * TPR_SMALL: this file's code is compiled for size (its source picks the compact variants). */
+/* Size first. The files whose speed shows in no figure (tpr_init's checks and arena plan, I/O, the
+ * fixed-point helpers of the activations, and every operator but CONV_2D, DEPTHWISE_CONV_2D,
+ * FULLY_CONNECTED and ADD: their work is linear in their tensors) define TPR_COLD_FILE before
+ * their first include, and are compiled for size in a speed-optimized GCC build too (GCC's
+ * optimize pragma): -O2 then spends flash only where it buys speed. The model reader and the
+ * multipliers run on every invoke and keep the command line's level. TPR_COLD_FOR_SIZE=0
+ * compiles every file at that level. TPR_SMALL: this file's code is compiled for size (its
+ * source picks the compact variants). */
 #ifndef TPR_COLD_FOR_SIZE
 #define TPR_COLD_FOR_SIZE 1
 #endif
@@ -31,7 +33,9 @@
 #define TPR_SMALL 0
 #endif
 /* A function of a speed-optimized file that runs once per operator and invoke, or only on a rare
- * path: compiled for size too (and placed with the cold code). */
+ * path: compiled for size too (and placed with the cold code). GCC treats a static function that
+ * only TPR_COLD functions call as cold as well: no loop over the tensors may hide there (which is
+ * why tpr_k_depthwise_conv_2d, holding the inlined depthwise loops, is not marked). */
 #if TPR_COLD_FOR_SIZE && defined(__GNUC__)
 #define TPR_COLD __attribute__((cold))
 #else
