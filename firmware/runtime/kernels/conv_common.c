@@ -59,10 +59,11 @@ typedef struct {
     int8_t *y;           /* output at column 0, first channel */
     int32_t rows;        /* kernel rows inside the input */
     int32_t dwc;         /* second channel's filter: w + dwc (0: one channel, computed twice) */
-    const uint32_t *wide; /* both channels' filters widened by tpr_widen2 (1x1 only), or NULL */
+    const uint32_t *wide; /* both channels' filters widened by tpr_widen2 at row ky0, or NULL */
     uint32_t base[2];    /* bias + offset x weights of the rows (every tap) */
     uint32_t bias[2];
     tpr_mq_t q[2];
+    int full;            /* two channels (dwc != 0), tpr_requant_full applies (not at -Os) */
 } row_t;
 
 /* Geometry shared by every row. A window is `rows` kernel rows (xrow, wrow bytes apart) of
@@ -90,9 +91,12 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
         tpr_acc_t a = {0, 0, 0, 0};
         int32_t k, t;
 #if TPR_WIDE && !TPR_SMALL
-        if (r->wide != 0) { /* one row of n bytes, weights widened */
+        if (r->wide != 0) { /* runs of n bytes (one per kernel row), weights widened */
             uint32_t v[4] = {0, 0, 0, 0};
             tpr_words22w(x, x + dx, r->wide, n >> 2, v);
+            for (k = 1; k < rows; ++k) { /* 1x1: none */
+                tpr_words22w(x + k * xrow, x + k * xrow + dx, r->wide + k * wrow, n >> 2, v);
+            }
             a.a0 = v[0];
             a.a1 = v[1];
             a.b0 = v[2];
@@ -117,6 +121,15 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
                 }
             }
         }
+#if !TPR_SMALL
+        if (r->full) {
+            y[0] = tpr_requant_full(a.a0 + b0, q0, zp);
+            y[n_out] = tpr_requant_full(a.b0 + b0, q0, zp);
+            y[1] = tpr_requant_full(a.a1 + b1, q1, zp);
+            y[n_out + 1] = tpr_requant_full(a.b1 + b1, q1, zp);
+            continue;
+        }
+#endif
         y[0] = tpr_requant(a.a0 + b0, q0, zp, lo, hi);
         y[n_out] = tpr_requant(a.b0 + b0, q0, zp, lo, hi);
         if (dwc != 0) {
@@ -167,13 +180,16 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
  * TPR_WORDS14X), the input is widened instead, with its offset (tpr_widen_x, tpr_words14x).
  * `wide`: TPR_WIDE_WORDS words. Returns the channels done, a multiple of four; the caller runs
  * the rest. */
-static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t positions, int32_t n_out,
+static __attribute__((noinline)) int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t positions, int32_t n_out,
                        int32_t depth, uint32_t *wide)
 {
     const int32_t off = -p->in.zp, zp = p->out.zp, lo = p->lo, hi = p->hi, n4 = n_out & ~3;
     const int one = TPR_WORDS14X && !TPR_MVE && positions == 1; /* widen the input, not weights */
     int32_t oc, j, pos;
     tpr_mq_t q[4];
+#if !TPR_SMALL
+    int full; /* the block's requantization is tpr_requant_full's */
+#endif
 #if TPR_WORDS14X && !TPR_MVE
     if (one) {
         tpr_widen_x((const int8_t *)p->in.data, depth, tpr_off2(off), wide);
@@ -189,6 +205,10 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
             base[j] = (p->bias ? (uint32_t)p->bias[oc + j] : 0u) +
                       (one ? 0u : (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth));
         }
+#if !TPR_SMALL
+        full = lo == -128 && hi == 127 && q[0].rsh != 0 && q[1].rsh != 0 && q[2].rsh != 0 &&
+               q[3].rsh != 0;
+#endif
 #if !TPR_MVE
         if (!one) {
             tpr_widen4(w, depth, depth, wide);
@@ -216,10 +236,17 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
                 v[j] = tpr_requant(a[j], &q[j], zp, lo, hi);
             }
 #else /* unrolled: GCC does not unroll at -O2, and a loop costs a third of the requantization */
-            v[0] = tpr_requant(a[0], &q[0], zp, lo, hi);
-            v[1] = tpr_requant(a[1], &q[1], zp, lo, hi);
-            v[2] = tpr_requant(a[2], &q[2], zp, lo, hi);
-            v[3] = tpr_requant(a[3], &q[3], zp, lo, hi);
+            if (full) {
+                v[0] = tpr_requant_full(a[0], &q[0], zp);
+                v[1] = tpr_requant_full(a[1], &q[1], zp);
+                v[2] = tpr_requant_full(a[2], &q[2], zp);
+                v[3] = tpr_requant_full(a[3], &q[3], zp);
+            } else {
+                v[0] = tpr_requant(a[0], &q[0], zp, lo, hi);
+                v[1] = tpr_requant(a[1], &q[1], zp, lo, hi);
+                v[2] = tpr_requant(a[2], &q[2], zp, lo, hi);
+                v[3] = tpr_requant(a[3], &q[3], zp, lo, hi);
+            }
 #endif
             memcpy(y, v, sizeof v); /* after the parameters are read: an int8 store may alias them */
         }
@@ -240,6 +267,9 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
     row_t r;
 #if TPR_WIDE
     uint32_t wide[TPR_WIDE_WORDS];
+#endif
+#if TPR_WIDE && !TPR_SMALL
+    const uint32_t *wide0 = 0; /* the block's widened window (tpr_widen2), or NULL */
 #endif
     if (kh == 1 && kw == 1 && p->sh == 1 && sw == 1 && p->pad_h == 0 && p->pad_w == 0) {
         iw = ow = nb * oh * ow; /* a matrix product: every position is one row of the input */
@@ -291,15 +321,20 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
         if (!c->eval) { /* validating: tensors have no data yet (NULL unless constant) */
             continue;
         }
+#if !TPR_SMALL
+        r.full = nc == 2 && p->lo == -128 && p->hi == 127 && r.q[0].rsh != 0 && r.q[1].rsh != 0;
+#endif
         wc = (const int8_t *)p->w.data + oc * w_oc;
         r.x = (const int8_t *)p->in.data + (oc / in_div) * fic;
         r.dwc = nc == 2 ? w_oc : 0;
         r.wide = 0;
 #if TPR_WIDE && !TPR_SMALL /* -Os: matmul4 only */
-        if (!TPR_MVE && nc == 2 && kh == 1 && kw == 1 && g.contig && (fic & 3) == 0 &&
-            fic <= TPR_WIDE_MAX && xr > xl) { /* pairs of positions to use it */
-            tpr_widen2(wc, wc + w_oc, fic, wide);
-            r.wide = wide;
+        /* contiguous kernel rows of whole words, the window (contiguous in the filter) small
+         * enough, and pairs of positions to use it */
+        wide0 = !TPR_MVE && nc == 2 && g.contig && (g.wrow & 3) == 0 && g.wrow > 4 && kh * g.wrow <= TPR_WIDE_MAX &&
+                xr > xl ? wide : 0;
+        if (wide0 != 0) {
+            tpr_widen2(wc, wc + w_oc, kh * g.wrow, wide);
         }
 #endif
         for (b = 0; b < nb; ++b) {
@@ -316,6 +351,9 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
                     continue;
                 }
                 r.w = wc + ky0 * g.wrow;
+#if TPR_WIDE && !TPR_SMALL
+                r.wide = wide0 != 0 ? wide0 + ky0 * g.wrow : 0; /* g.wrow bytes widen to as many words */
+#endif
                 r.row0 = (b * ih + iy0 + ky0 * p->dh) * iw;
                 if (xr > xl && (ky0 != last0 || ky1 != last1)) { /* offset x weights of the rows */
                     for (j = 0; j < 2; ++j) {

@@ -149,6 +149,7 @@ typedef struct {
     uint32_t bias[4];
     tpr_mq_t q[4];
     int32_t zp, lo, hi;
+    int full; /* tpr_requant_full applies to the four channels (not at -Os) */
 } dwblk_t;
 
 /* The four outputs, stored after every parameter is read (an int8_t store may alias them):
@@ -169,10 +170,18 @@ static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a
 static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
 {
     const int32_t zp = k->zp, lo = k->lo, hi = k->hi;
-    const int8_t y0 = tpr_requant(a->c0, &k->q[0], zp, lo, hi);
-    const int8_t y1 = tpr_requant(a->c1, &k->q[1], zp, lo, hi);
-    const int8_t y2 = tpr_requant(a->c2, &k->q[2], zp, lo, hi);
-    const int8_t y3 = tpr_requant(a->c3, &k->q[3], zp, lo, hi);
+    int8_t y0, y1, y2, y3;
+    if (k->full) {
+        y0 = tpr_requant_full(a->c0, &k->q[0], zp);
+        y1 = tpr_requant_full(a->c1, &k->q[1], zp);
+        y2 = tpr_requant_full(a->c2, &k->q[2], zp);
+        y3 = tpr_requant_full(a->c3, &k->q[3], zp);
+    } else {
+        y0 = tpr_requant(a->c0, &k->q[0], zp, lo, hi);
+        y1 = tpr_requant(a->c1, &k->q[1], zp, lo, hi);
+        y2 = tpr_requant(a->c2, &k->q[2], zp, lo, hi);
+        y3 = tpr_requant(a->c3, &k->q[3], zp, lo, hi);
+    }
     y[0] = y0;
     y[1] = y1;
     y[2] = y2;
@@ -283,6 +292,10 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
             (void)tpr_conv_mult(c, p, cb + j, &k.q[j]); /* checked by tpr_init */
             k.bias[j] = p->bias ? (uint32_t)p->bias[cb + j] : 0u;
         }
+#if !TPR_SMALL
+        k.full = k.lo == -128 && k.hi == 127 && k.q[0].rsh != 0 && k.q[1].rsh != 0 &&
+                 k.q[2].rsh != 0 && k.q[3].rsh != 0;
+#endif
         for (b = 0; b < p->nb; ++b) {
             int32_t run;
             for (oy = 0; oy < p->oh; oy += run) {

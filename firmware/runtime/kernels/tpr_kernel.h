@@ -7,6 +7,9 @@
 
 #include "tpr_fixedpoint.h"
 #include "tpr_internal.h"
+#if defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h> /* __ssat */
+#endif
 
 static inline int8_t tpr_clamp8(int32_t v, int32_t lo, int32_t hi)
 {
@@ -90,6 +93,24 @@ static inline int8_t tpr_requant(uint32_t acc, const tpr_mq_t *q, int32_t zp, in
     v = v < lo ? lo : v; /* two selects, not a nested conditional: no branches */
     v = v > hi ? hi : v;
     return (int8_t)v;
+}
+
+/* tpr_requant for a block of channels known to have shifts of -2 and below (q->rsh != 0) and the
+ * whole int8 range as activation range: no activation, and ReLU or ReLU6 whose output zero point
+ * is -128, i.e. nearly every layer. The constant bounds become one SSAT on v7-M and later. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int8_t tpr_requant_full(uint32_t acc, const tpr_mq_t *q, int32_t zp)
+{
+    int32_t v = tpr_mbqm_r((int32_t)acc, q->m, q->rnd, q->rsh) + zp;
+#if defined(__ARM_FEATURE_SAT)
+    return (int8_t)__ssat(v, 8);
+#else
+    v = v < -128 ? -128 : v;
+    v = v > 127 ? 127 : v;
+    return (int8_t)v;
+#endif
 }
 
 /* tpr_mbqm for the element-wise kernels, whose shifts are not always below -2 (ADD's inputs: 0 and
