@@ -180,7 +180,10 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
  * TPR_WORDS14X), the input is widened instead, with its offset (tpr_widen_x, tpr_words14x).
  * `wide`: TPR_WIDE_WORDS words. Returns the channels done, a multiple of four; the caller runs
  * the rest. */
-static __attribute__((noinline)) int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t positions, int32_t n_out,
+#if !TPR_SMALL
+__attribute__((noinline)) /* inlined, it costs tpr_conv_run's other loops registers (2 % of ds-cnn) */
+#endif
+static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t positions, int32_t n_out,
                        int32_t depth, uint32_t *wide)
 {
     const int32_t off = -p->in.zp, zp = p->out.zp, lo = p->lo, hi = p->hi, n4 = n_out & ~3;

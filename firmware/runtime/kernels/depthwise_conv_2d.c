@@ -167,6 +167,9 @@ static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a
     memcpy(y, r, sizeof r);
 }
 #else
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* GCC would call it: 3 % of ds-cnn */
+#endif
 static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
 {
     const int32_t zp = k->zp, lo = k->lo, hi = k->hi;
