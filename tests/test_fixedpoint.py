@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -54,9 +55,23 @@ def lib():
     lib = ctypes.CDLL(str(runtime.host_library()))
     lib.tpr_mbqm.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int]
     lib.tpr_mbqm.restype = ctypes.c_int32
-    lib.tpr_mult_conv.argtypes = [ctypes.c_uint32] * 3 + [ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int)]
-    lib.tpr_mult_conv.restype = ctypes.c_int
+    lib.tpr_mult_layer.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p]
+    lib.tpr_mult_layer.restype = ctypes.c_int
+    lib.tpr_mult_channel.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_int32),
+                                     ctypes.POINTER(ctypes.c_int)]
+    lib.tpr_mult_channel.restype = ctypes.c_int
     return lib
+
+
+def _mult(lib, fc: int):
+    """tpr_mult_layer for (input, output) then tpr_mult_channel for the filter scale, as the conv
+    (fc=0) and per-tensor FULLY_CONNECTED (fc=1) kernels call them: (in, filt, out, &m, &shift)."""
+
+    def call(in_s, filt_s, out_s, m, shift) -> int:
+        layer = ctypes.create_string_buffer(128)  # tpr_mult_layer_t is 48 bytes on x86-64
+        return lib.tpr_mult_layer(in_s, out_s, fc, layer) and lib.tpr_mult_channel(layer, filt_s, m, shift)
+
+    return call
 
 
 def _cases(n: int, seed: int):
@@ -120,7 +135,7 @@ def test_multipliers_match_double_precision(lib):
     for _ in range(20000):
         scales = [float(np.float32(10.0 ** rng.uniform(lo, hi))) for lo, hi in ((-4, 0), (-5, 0), (-4, 1))]
         exp_m, exp_shift = reference_mult_conv(*scales)
-        ok = lib.tpr_mult_conv(*(_f32_bits(s) for s in scales), ctypes.byref(m), ctypes.byref(shift))
+        ok = _mult(lib, 0)(*(_f32_bits(s) for s in scales), ctypes.byref(m), ctypes.byref(shift))
         if not ok or (m.value, shift.value) != (exp_m, exp_shift):
             bad.append((scales, (m.value, shift.value), (exp_m, exp_shift)))
     assert not bad, bad[:3]
@@ -156,7 +171,7 @@ def _near_ties(b_mant: int, n_c: int, seed: int) -> list[tuple[float, float, flo
 @pytest.mark.parametrize("b_mant", [2**23, 0xA3D70B, 0xFFFFFF])
 def test_multipliers_match_double_precision_at_rounding_ties(lib, b_mant):
     """Where the double's rounding decides QuantizeMultiplier's, for every multiplier form."""
-    lib.tpr_mult_fc.argtypes = lib.tpr_mult_ratio.argtypes = None
+    lib.tpr_mult_ratio.argtypes = None
     m, shift = ctypes.c_int32(), ctypes.c_int()
     cases = _near_ties(b_mant, 12, seed=b_mant & 0xFF)
     assert len(cases) > 20
@@ -165,8 +180,8 @@ def test_multipliers_match_double_precision_at_rounding_ties(lib, b_mant):
         exact = in_s * w_s / out_s  # floats and their product are exact here
         frac, _ = math.frexp(exact)
         rounded_up += reference_mult_conv(in_s, w_s, out_s)[0] > frac * 2**31
-        checks = [("conv", lib.tpr_mult_conv, (in_s, w_s, out_s), reference_mult_conv(in_s, w_s, out_s)),
-                  ("fc", lib.tpr_mult_fc, (in_s, w_s, out_s), reference_mult_fc(in_s, w_s, out_s))]
+        checks = [("conv", _mult(lib, 0), (in_s, w_s, out_s), reference_mult_conv(in_s, w_s, out_s)),
+                  ("fc", _mult(lib, 1), (in_s, w_s, out_s), reference_mult_fc(in_s, w_s, out_s))]
         if b_mant == 2**23:  # w is a power of two: in / (out / w) is a ratio of two floats
             checks.append(("ratio", lib.tpr_mult_ratio, (in_s, out_s / w_s), reference_mult_conv(in_s, 1.0, out_s / w_s)))
         for name, fn, scales, expected in checks:
@@ -180,7 +195,6 @@ def test_multipliers_match_double_precision_at_rounding_ties(lib, b_mant):
 def test_fc_multipliers_match_float_product(lib):
     """Per-tensor FULLY_CONNECTED rounds the scales' product to a float first: random scales, and
     products whose dropped half is exactly a tie (mantissas odd x 2^12 and odd x 2^11)."""
-    lib.tpr_mult_fc.argtypes = None
     rng = np.random.default_rng(5)
     m, shift = ctypes.c_int32(), ctypes.c_int()
     cases = [tuple(float(np.float32(10.0 ** rng.uniform(lo, hi))) for lo, hi in ((-4, 0), (-5, 0), (-4, 1)))
@@ -193,7 +207,7 @@ def test_fc_multipliers_match_float_product(lib):
             ties += 1
     bad = []
     for scales in cases:
-        ok = lib.tpr_mult_fc(*(ctypes.c_uint32(_f32_bits(s)) for s in scales), ctypes.byref(m), ctypes.byref(shift))
+        ok = _mult(lib, 1)(*(_f32_bits(s) for s in scales), ctypes.byref(m), ctypes.byref(shift))
         if not ok or (m.value, shift.value) != reference_mult_fc(*scales):
             bad.append((scales, (m.value, shift.value), reference_mult_fc(*scales)))
     assert not bad, bad[:3]
@@ -219,4 +233,57 @@ def test_activation_ranges_match_float_division(lib):
             ok = lib.tpr_act_range(act, _f32_bits(float(scale)), zp, ctypes.byref(lo), ctypes.byref(hi))
             if not ok or (lo.value, hi.value) != (exp_lo, exp_hi):
                 bad.append((act, float(scale), zp, (lo.value, hi.value), (exp_lo, exp_hi)))
+    assert not bad, bad[:3]
+
+
+class _Real(ctypes.Structure):
+    """tpr_real_t: value m * 2^e."""
+
+    _fields_ = [("m", ctypes.c_uint64), ("e", ctypes.c_int32)]
+
+
+def _rounded_quotient(n: int, d: int, bits: int) -> Fraction:
+    """n / d rounded to `bits` significant bits, nearest-even, exactly."""
+    q = Fraction(n, d)
+    k = q.numerator.bit_length() - q.denominator.bit_length()
+    while q / Fraction(2) ** k >= 2**bits:
+        k += 1
+    while q / Fraction(2) ** k < 2 ** (bits - 1):
+        k -= 1
+    scaled = q / Fraction(2) ** k
+    m = math.floor(scaled)
+    rest = scaled - m
+    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and m % 2 == 1):
+        m += 1
+    return Fraction(m) * Fraction(2) ** k
+
+
+def test_quotients_are_exact_at_their_last_bit(lib):
+    """tpr_real_div (the division under every multiplier: by the divisor's reciprocal at -O2):
+    random operands, divisors that are powers of two, and exact quotients of 25 bits ending in 1,
+    where only an exact remainder (the sticky bit) makes the 24-bit rounding go to even."""
+    lib.tpr_real_div.argtypes = [_Real, _Real, ctypes.c_int]
+    lib.tpr_real_div.restype = _Real
+    rng = np.random.default_rng(11)
+    cases = []
+    for _ in range(3000):
+        n = int(rng.integers(1, 2**48, dtype=np.uint64)) >> int(rng.integers(0, 40))
+        d = int(rng.integers(1, 2**24)) >> int(rng.integers(0, 20))
+        cases.append((max(n, 1), max(d, 1), int(rng.choice([24, 53]))))
+    cases += [(int(rng.integers(2**40, 2**48, dtype=np.uint64)), 1 << int(rng.integers(0, 24)), 53)
+              for _ in range(200)]
+    ties = 0
+    while ties < 500:
+        d = int(rng.integers(2**22, 2**24)) | 1
+        k = int(rng.integers(2**24, 2**25)) | 1  # 25 bits, the last one set: a tie at 24 bits
+        if d * k < 2**48:
+            cases.append((d * k, d, 24))
+            ties += 1
+    bad = []
+    for n, d, bits in cases:
+        got = lib.tpr_real_div(_Real(n, -7), _Real(d, 3), bits)
+        value = Fraction(got.m) * Fraction(2) ** got.e
+        expected = _rounded_quotient(n, d, bits) * Fraction(2) ** -10
+        if value != expected:
+            bad.append((n, d, bits, value, expected))
     assert not bad, bad[:3]

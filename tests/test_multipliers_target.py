@@ -1,12 +1,13 @@
 """The per-channel multipliers (tpr_quant.c) on the target cores, value by value.
 
 Model-level tests rarely notice a multiplier off by one in its last bit: an output changes only
-when its requantized value sits on a rounding boundary. So this runs tpr_mult_conv, tpr_mult_fc
-and tpr_mult_ratio under QEMU on scales whose quotient lies next to QuantizeMultiplier's rounding
-boundary, and on random ones, and compares every (multiplier, shift) with TFLite's computation in
-double precision (numpy's doubles, test_fixedpoint's references). Cortex-M4 runs the integer
-arithmetic (at -O2 and -Os), Cortex-M0+ the same without CLZ or a divide instruction, and the
-Cortex-M7 (FPv5-D16) and M55 their double-precision FPU (TPR_FP64).
+when its requantized value sits on a rounding boundary. So this runs the conv and FC multipliers
+(tpr_mult_layer, tpr_mult_channel) and tpr_mult_ratio under QEMU on scales whose quotient lies
+next to QuantizeMultiplier's rounding boundary, and on random ones, and compares every
+(multiplier, shift) with TFLite's computation in double precision (numpy's doubles,
+test_fixedpoint's references). Cortex-M4 runs the integer arithmetic (at -O2 by the output
+scale's reciprocal, at -Os by long division), Cortex-M0+ the same without CLZ or a divide
+instruction, and the Cortex-M7 (FPv5-D16) and M55 their double-precision FPU (TPR_FP64).
 """
 
 from __future__ import annotations
@@ -32,8 +33,15 @@ MAIN_C = r"""
 #include "semihost.h"
 #include "tpr_fixedpoint.h"
 
-/* For each (input, filter, output) scale triple in scales.bin: ok, multiplier and shift of
- * tpr_mult_conv, tpr_mult_fc and tpr_mult_ratio(input, output), appended to results.bin. */
+/* A conv (fc 0) or per-tensor FULLY_CONNECTED (fc 1) multiplier, as the kernels compute it. */
+static int mult(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, int32_t *m, int *shift)
+{
+    tpr_mult_layer_t l;
+    return tpr_mult_layer(in_s, out_s, fc, &l) && tpr_mult_channel(&l, filt_s, m, shift);
+}
+
+/* For each (input, filter, output) scale triple in scales.bin: ok, multiplier and shift of the
+ * conv and FC multipliers and of tpr_mult_ratio(input, output), appended to results.bin. */
 int main(void)
 {
     uint32_t s[3];
@@ -44,10 +52,10 @@ int main(void)
     while (tp_sh_read(fi, s, sizeof s) == sizeof s) {
         int32_t r[9], m = 0;
         int shift = 0;
-        r[0] = tpr_mult_conv(s[0], s[1], s[2], &m, &shift);
+        r[0] = mult(s[0], s[1], s[2], 0, &m, &shift);
         r[1] = m;
         r[2] = shift;
-        r[3] = tpr_mult_fc(s[0], s[1], s[2], &m, &shift);
+        r[3] = mult(s[0], s[1], s[2], 1, &m, &shift);
         r[4] = m;
         r[5] = shift;
         r[6] = tpr_mult_ratio(s[0], s[2], &m, &shift);

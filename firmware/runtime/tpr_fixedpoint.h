@@ -139,12 +139,31 @@ void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift);
 /* QuantizeMultiplier(n / d) with the quotient in double (tpr_real_div's operand limits). */
 void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift);
 
+/* A divisor prepared once for many divisions by it (the output scale of a layer, tpr_quant.c). */
+typedef struct {
+    uint64_t r;  /* floor(2^87 / dd), 2^64 - 1 for dd = 2^23 */
+    uint32_t dd; /* the divisor normalised into [2^23, 2^24); 0: none */
+    int32_t e;   /* divisor = dd * 2^e */
+} tpr_div_t;
+
+/* The multipliers of conv/FC output channels: tpr_mult_layer once per layer and invoke (the
+ * input and output scales), then tpr_mult_channel per output channel (its filter scale) gives
+ * QuantizeMultiplier(input_scale * filter_scale / output_scale) with the scales in double: the
+ * product exact (fc == 0: conv, depthwise, per-channel FULLY_CONNECTED) or rounded to a float
+ * first (fc == 1: per-tensor FULLY_CONNECTED). One layout on every core and at every -O level:
+ * the fields unused by the path compiled stay zero (at -Os only the float32 bits are kept). */
+typedef struct {
+    tpr_real_t in;       /* input scale (integer path) */
+    tpr_div_t out;       /* output scale as a divisor (integer path) */
+    uint32_t in_bits;    /* the float32 scales (double-precision FPU path, -Os) */
+    uint32_t out_bits;
+    uint8_t ok;          /* both scales positive and finite */
+    uint8_t fc;
+} tpr_mult_layer_t;
 /* The tpr_mult_* functions return 0 for a scale that is not positive and finite, or a multiplier
  * needing a left shift above 31. */
-/* input_scale * filter_scale / output_scale (all in double), as conv/depthwise/per-channel FC. */
-int tpr_mult_conv(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift);
-/* (double)(float)(input_scale * filter_scale) / output_scale, as per-tensor FULLY_CONNECTED. */
-int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift);
+int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l);
+int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int *shift);
 /* a / b in double: requantize, MEAN. */
 int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift);
 

@@ -117,17 +117,19 @@ static uint32_t div_step(uint32_t *r, uint32_t dd, uint32_t byte)
     return digit;
 }
 
-/* n / d for n with at most 48 significant bits (a product of two floats) and d at most 24 (a
- * float): N = n normalised into [2^47, 2^48), D = d into [2^23, 2^24), q = floor(N 2^32 / D)
- * (56 or 57 bits) with q * 2^*e the value, and the remainder. Long division in base 256 with
- * 32-bit divides (a remainder below D and one more byte fit 32 bits): the top 24 bits of N in one
- * step (digit 0 or 1), then its 3 other bytes into the high word of q, 4 zero bytes into the low
- * word. Returns 0 for a zero or too long operand. */
+/* Quotients n / d for n with at most 48 significant bits (a product of two floats) and d at most
+ * 24 (a float): N = n normalised into [2^47, 2^48), D = d into [2^23, 2^24), q = floor(N 2^32 / D)
+ * (56 or 57 bits) with q * 2^*e the value, and the remainder N 2^32 - q D. They return 0 for a
+ * zero or too long operand. */
+#if TPR_SMALL
+/* -Os: long division in base 256 with 32-bit divides (a remainder below D and one more byte fit
+ * 32 bits): the top 24 bits of N in one step (digit 0 or 1), then its 3 other bytes into the
+ * high word of q, 4 zero bytes into the low word. */
 static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32_t *rem)
 {
     const int ln = bitlen(n.m), ld = bitlen(d.m);
     uint64_t nn;
-    uint32_t dd, r, low, hi, lo;
+    uint32_t dd, r, low, hi, lo = 0;
     int i;
     if (ln == 0 || ld == 0 || ln > 48 || ld > 24) {
         return 0;
@@ -138,13 +140,10 @@ static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32
     low = (uint32_t)nn & 0xFFFFFFu; /* N's other 3 bytes */
     hi = r / dd;
     r -= hi * dd;
-    TPR_UNROLL
-    for (i = 16; i >= 0; i -= 8) { /* N's other bytes into the high word of q */
+    for (i = 16; i >= 0; i -= 8) {
         hi = (hi << 8) | div_step(&r, dd, (low >> i) & 0xFFu);
     }
-    lo = 0;
-    TPR_UNROLL
-    for (i = 0; i < 4; ++i) { /* zero bytes into the low word */
+    for (i = 0; i < 4; ++i) {
         lo = (lo << 8) | div_step(&r, dd, 0);
     }
     *q = ((uint64_t)hi << 32) | lo;
@@ -152,6 +151,75 @@ static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32
     *rem = r;
     return 1;
 }
+#else
+/* -O2: by a reciprocal of the divisor, which a layer's channels share (tpr_mult_layer): D, its
+ * exponent, and R = floor(2^87 / D) (2^64 - 1 for D = 2^23, where it would be 2^64), by long
+ * division as above, once. */
+static int div_prepare(tpr_real_t d, tpr_div_t *dv)
+{
+    const int ld = bitlen(d.m);
+    uint32_t r = (uint32_t)1 << 23;
+    uint64_t q = 0;
+    int i;
+    dv->r = 0;
+    dv->dd = 0;
+    dv->e = 0;
+    if (ld == 0 || ld > 24) {
+        return 0;
+    }
+    dv->dd = (uint32_t)(d.m << (24 - ld));
+    dv->e = d.e - (24 - ld);
+    if (dv->dd == r) {
+        dv->r = ~(uint64_t)0;
+        return 1;
+    }
+    TPR_UNROLL
+    for (i = 0; i < 8; ++i) { /* 2^87 / D: 2^23 (below D), then eight zero bytes */
+        q = (q << 8) | div_step(&r, dv->dd, 0);
+    }
+    dv->r = q;
+    return 1;
+}
+
+/* N R / 2^55 is below N 2^32 / D by less than N / 2^55 < 2^-7, so its floor (from the 112-bit
+ * product) is q or q - 1; the remainder of that estimate is below 2 D < 2^25, so its low 32 bits
+ * are all of it, and N 2^32 has none: -est D mod 2^32. One comparison corrects the estimate. */
+static int div_floor_by(tpr_real_t n, const tpr_div_t *dv, uint64_t *q, int32_t *e, uint32_t *rem)
+{
+    const int ln = bitlen(n.m);
+    uint64_t nn, p0, p1, p2, mid, hi, est;
+    uint32_t nl, nh, rl, rh, r;
+    if (ln == 0 || ln > 48 || dv->dd == 0) {
+        return 0;
+    }
+    nn = n.m << (48 - ln);
+    nl = (uint32_t)nn;
+    nh = (uint32_t)(nn >> 32);
+    rl = (uint32_t)dv->r;
+    rh = (uint32_t)(dv->r >> 32);
+    p0 = (uint64_t)nl * rl;
+    p1 = (uint64_t)nl * rh;
+    p2 = (uint64_t)nh * rl;
+    mid = (p0 >> 32) + (uint32_t)p1 + (uint32_t)p2;
+    hi = (uint64_t)nh * rh + (p1 >> 32) + (p2 >> 32) + (mid >> 32); /* N R = hi 2^64 + ... */
+    est = (hi << 9) | ((uint32_t)mid >> 23);
+    r = 0u - (uint32_t)est * dv->dd;
+    if (r >= dv->dd) {
+        ++est;
+        r -= dv->dd;
+    }
+    *q = est;
+    *e = (n.e - (48 - ln)) - dv->e - 32;
+    *rem = r;
+    return 1;
+}
+
+static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32_t *rem)
+{
+    tpr_div_t dv;
+    return div_prepare(d, &dv) && div_floor_by(n, &dv, q, e, rem);
+}
+#endif
 
 TPR_COLD tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
 {
@@ -229,19 +297,22 @@ TPR_COLD void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
  * double's tie goes to the even 1/2). That is floor((t + 2^22 + 1) / 2^23) for t = floor(Q 2^23),
  * and t = floor(q / 2^drop) for div_floor's q: no remainder is needed, and as
  * floor((floor(x) + c) / N) == floor((x + c) / N), one shift does both divisions. */
+static void ratio_out(uint64_t q, int32_t e, int32_t *m, int *shift)
+{
+    const int drop = (q >> 56) != 0 ? 3 : 2; /* q >> drop has 54 bits */
+    multiplier_out((q + (((((uint64_t)1) << 22) + 1u) << drop)) >> (23 + drop), e + drop + 54, m, shift);
+}
+
 void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
 {
     uint64_t q;
     int32_t e;
     uint32_t rem;
-    int drop;
-    if (!div_floor(n, d, &q, &e, &rem)) {
-        *m = 0;
-        *shift = 0;
-        return;
+    *m = 0;
+    *shift = 0;
+    if (div_floor(n, d, &q, &e, &rem)) {
+        ratio_out(q, e, m, shift);
     }
-    drop = (q >> 56) != 0 ? 3 : 2; /* q >> drop has 54 bits */
-    multiplier_out((q + (((((uint64_t)1) << 22) + 1u) << drop)) >> (23 + drop), e + drop + 54, m, shift);
 }
 
 #if defined(__ARM_FP) && (__ARM_FP & 8) && !defined(TPR_NO_FP64)
@@ -273,9 +344,12 @@ static int mult_double(double x, int32_t *m, int *shift)
 }
 #else
 #define TPR_FP64 0
+#endif
 
-/* in_s * filt_s / out_s in double, the product exact (conv) or first rounded to a float (fc) */
-static inline int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, int32_t *m, int *shift)
+#if !TPR_FP64 && TPR_SMALL
+/* in_s * filt_s / out_s in double, the product exact (conv) or first rounded to a float (fc): at
+ * -Os every scale is decoded with each channel's, the smaller code */
+static int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, int32_t *m, int *shift)
 {
     tpr_real_t a, b, c, p;
     if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c)) {
@@ -291,26 +365,53 @@ static inline int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, 
     tpr_quantize_ratio(p, c, m, shift);
     return *shift <= 31; /* a larger left shift is undefined in TFLite too */
 }
-#endif
 
-int tpr_mult_conv(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
+int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
 {
-#if TPR_FP64
-    float a, b, c;
-    return f32_pos(in_s, &a) && f32_pos(filt_s, &b) && f32_pos(out_s, &c) &&
-           mult_double((double)a * (double)b / (double)c, m, shift);
-#else
-    return mult3(in_s, filt_s, out_s, 0, m, shift);
-#endif
+    memset(l, 0, sizeof *l);
+    l->in_bits = in_s;
+    l->out_bits = out_s;
+    l->fc = (uint8_t)(fc != 0);
+    l->ok = 1; /* checked with each channel */
+    return 1;
 }
 
-int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int *shift)
+int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int *shift)
+{
+    return mult3(l->in_bits, filt_s, l->out_bits, l->fc, m, shift);
+}
+#else
+int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
+{
+#if TPR_FP64
+    float a, c;
+    memset(l, 0, sizeof *l);
+    l->ok = (uint8_t)(f32_pos(in_s, &a) && f32_pos(out_s, &c));
+    l->in_bits = in_s;
+    l->out_bits = out_s;
+#else
+    tpr_real_t c;
+    memset(l, 0, sizeof *l);
+    l->ok = (uint8_t)(tpr_real_f32(in_s, &l->in) && tpr_real_f32(out_s, &c) &&
+                      div_prepare(c, &l->out));
+#endif
+    l->fc = (uint8_t)(fc != 0);
+    return l->ok;
+}
+
+/* in_s * filt_s / out_s in double, the product exact (conv) or first rounded to a float (fc) */
+int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int *shift)
 {
 #if TPR_FP64
     float a, b, c, p;
     uint32_t e;
-    if (!f32_pos(in_s, &a) || !f32_pos(filt_s, &b) || !f32_pos(out_s, &c)) {
+    if (!l->ok || !f32_pos(filt_s, &b)) {
         return 0;
+    }
+    memcpy(&a, &l->in_bits, 4);
+    memcpy(&c, &l->out_bits, 4);
+    if (!l->fc) {
+        return mult_double((double)a * (double)b / (double)c, m, shift);
     }
     p = a * b; /* a float in TFLite here */
     memcpy(&e, &p, 4);
@@ -318,9 +419,29 @@ int tpr_mult_fc(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int32_t *m, int 
     return e != 0 && e != 0xFFu && /* not subnormal or infinite, as the integer path */
            mult_double((double)p / (double)c, m, shift);
 #else
-    return mult3(in_s, filt_s, out_s, 1, m, shift);
+    tpr_real_t b, p;
+    uint64_t q;
+    int32_t e;
+    uint32_t rem;
+    *m = 0;
+    *shift = 0;
+    if (!l->ok || !tpr_real_f32(filt_s, &b)) {
+        return 0;
+    }
+    p = tpr_real_mul(l->in, b);
+    if (l->fc) {
+        p = tpr_real_round(p, 24);
+        if (p.e + 23 < -126 || p.e + 23 > 127) {
+            return 0; /* the float product would be subnormal or infinite */
+        }
+    }
+    if (div_floor_by(p, &l->out, &q, &e, &rem)) {
+        ratio_out(q, e, m, shift);
+    }
+    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
 #endif
 }
+#endif
 
 TPR_COLD int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
 {

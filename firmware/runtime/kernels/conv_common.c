@@ -44,9 +44,9 @@ uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
 int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q)
 {
     int ok;
+    q->m = 0;
     q->shift = 0; /* defined when the scales give no multiplier (tpr_init then fails) */
-    ok = (p->fc ? tpr_mult_fc : tpr_mult_conv)(p->in.scale, tpr_scale_at(c, &p->w, (uint32_t)oc),
-                                               p->out.scale, &q->m, &q->shift);
+    ok = tpr_mult_channel(&p->ml, tpr_scale_at(c, &p->w, (uint32_t)oc), &q->m, &q->shift);
     tpr_mq_prepare(q);
     return ok;
 }
@@ -418,6 +418,7 @@ TPR_COLD tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwis
     p->kh = p->w.dims[1];
     p->kw = p->w.dims[2];
     p->fc = 0;
+    tpr_conv_mult_layer(p);
     return TPR_OK;
 }
 

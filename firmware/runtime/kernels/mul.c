@@ -14,6 +14,7 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
     tpr_status_t st;
     int32_t lo, hi;
     tpr_mq_t q;
+    tpr_mult_layer_t ml; /* a's scale x b's / the output's, as a convolution's */
     uint32_t i;
     int flat;
 
@@ -23,7 +24,7 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
         (st = tpr_activation(c, tpr_opt(c, ACTIVATION, 1, 0), &out, &lo, &hi))) {
         return st;
     }
-    if (!tpr_mult_conv(a.scale, b.scale, out.scale, &q.m, &q.shift)) {
+    if (!tpr_mult_layer(a.scale, out.scale, 0, &ml) || !tpr_mult_channel(&ml, b.scale, &q.m, &q.shift)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite, or scale ratio too large");
     }
     if (!c->eval) {

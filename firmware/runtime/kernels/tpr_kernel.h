@@ -50,9 +50,16 @@ typedef struct {
     /* batches, input height/width/channels, output height/width, filter height/width */
     int32_t nb, ih, iw, ic, oh, ow, kh, kw;
     uint8_t fc;    /* per-tensor FULLY_CONNECTED: its multiplier, from the float product */
+    tpr_mult_layer_t ml; /* the multipliers' per-layer part (tpr_conv_mult_layer) */
 } tpr_conv_t;
 /* Options, padding, activation, bias, quantization and the geometry of CONV_2D/DEPTHWISE. */
 tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out);
+/* The multipliers' per-layer part, from the input and output scales and p->fc: before the loops
+ * (tpr_conv_mult fails if the scales give none). */
+static inline void tpr_conv_mult_layer(tpr_conv_t *p)
+{
+    (void)tpr_mult_layer(p->in.scale, p->out.scale, p->fc, &p->ml);
+}
 /* Multiplier of output channel oc (returns 0 when the scales cannot give one). */
 int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q);
 /* The loops for output channels oc0..n_out-1 (validation: every channel's multiplier). Output
