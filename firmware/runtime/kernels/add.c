@@ -8,20 +8,30 @@
 enum { ACTIVATION = 0 };
 
 #if !TPR_SMALL
-/* Inputs and output of one shape: no broadcasting, the multipliers prepared once. */
-static void add_flat(const tpr_tensor_t *a, const tpr_tensor_t *b, const tpr_tensor_t *out,
-                     const tpr_mq_t *q, int32_t lo, int32_t hi)
+/* Inputs and output of one shape: no broadcasting, the multipliers prepared once. The input of
+ * the larger scale (h) is rescaled by exactly 1/2: multiplier 2^30, shift 0, and
+ * SRDHM(v 2^20, 2^30) = v 2^19. Without an activation clamp (nearly every ADD) the output's
+ * requantization is tpr_requant_full's. */
+static void add_flat(const tpr_tensor_t *h, const tpr_tensor_t *r, const tpr_tensor_t *out,
+                     const tpr_mq_t *qr, const tpr_mq_t *qo, int32_t lo, int32_t hi)
 {
-    const int8_t *pa = (const int8_t *)a->data, *pb = (const int8_t *)b->data;
+    const int8_t *ph = (const int8_t *)h->data, *pr = (const int8_t *)r->data;
     int8_t *po = (int8_t *)out->data;
-    const int32_t za = a->zp, zb = b->zp, zo = out->zp;
-    const tpr_mq_t q1 = q[0], q2 = q[1], qo = q[2];
+    const int32_t zh = h->zp, zr = r->zp, zo = out->zp;
+    const tpr_mq_t q = *qr, o = *qo;
     uint32_t i;
+    if (o.rsh != 0 && lo == -128 && hi == 127) {
+        for (i = 0; i < out->count; ++i) {
+            const uint32_t x = (uint32_t)(ph[i] - zh) << 19;
+            const int32_t y = (int32_t)((uint32_t)(pr[i] - zr) << 20);
+            po[i] = tpr_requant_full(x + (uint32_t)tpr_rescale(y, &q), &o, zo); /* the sum wraps */
+        }
+        return;
+    }
     for (i = 0; i < out->count; ++i) {
-        const int32_t x = (int32_t)((uint32_t)(pa[i] - za) << 20);
-        const int32_t y = (int32_t)((uint32_t)(pb[i] - zb) << 20);
-        const uint32_t sum = (uint32_t)tpr_rescale(x, &q1) + (uint32_t)tpr_rescale(y, &q2); /* wraps */
-        po[i] = tpr_clamp8(tpr_rescale((int32_t)sum, &qo) + zo, lo, hi);
+        const uint32_t x = (uint32_t)(ph[i] - zh) << 19;
+        const int32_t y = (int32_t)((uint32_t)(pr[i] - zr) << 20);
+        po[i] = tpr_clamp8(tpr_rescale((int32_t)(x + (uint32_t)tpr_rescale(y, &q)), &o) + zo, lo, hi);
     }
 }
 #endif
@@ -60,11 +70,13 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     }
     flat = a.count == out.count && b.count == out.count;
 #if !TPR_SMALL
-    if (flat) {
+    if (flat && ((q[0].m == (1 << 30) && q[0].shift == 0) || (q[1].m == (1 << 30) && q[1].shift == 0))) {
+        /* always so: twice the larger scale */
+        const int a_half = q[0].m == (1 << 30) && q[0].shift == 0;
         for (i = 0; i < 3; ++i) { /* for tpr_rescale */
             tpr_mq_prepare(&q[i]);
         }
-        add_flat(&a, &b, &out, q, lo, hi);
+        add_flat(a_half ? &a : &b, a_half ? &b : &a, &out, &q[a_half ? 1 : 0], &q[2], lo, hi);
         return TPR_OK;
     }
 #endif

@@ -145,16 +145,15 @@ static __attribute__((noinline, unused)) void tpr_words22(const int8_t *xa, cons
 #endif
 
 #if TPR_DSP && defined(__OPTIMIZE__)
-/* Filter lengths per output channel that tpr_widen2 (two channels; 144: a 3x3 window of 16
- * channels) and tpr_widen4 (four) widen; either needs TPR_WIDE_WORDS words on the stack (576
- * bytes; 512 at -Os, where only tpr_widen4 and tpr_widen_x use them: a smaller frame keeps
- * its offsets in 16-bit instructions). */
-#define TPR_WIDE_MAX 144
+/* Filter lengths per output channel that tpr_widen2 (two channels, TPR_WIDE_MAX from
+ * tpr_config.h) and tpr_widen4 (four) widen; either needs TPR_WIDE_WORDS words on the stack
+ * (576 bytes by default; 512 at -Os, where only tpr_widen4 and tpr_widen_x use them: a smaller
+ * frame keeps its offsets in 16-bit instructions). */
 #define TPR_WIDE4_MAX 64
-#if TPR_SMALL
+#if TPR_SMALL || TPR_WIDE_MAX < 128
 #define TPR_WIDE_WORDS 128
 #else
-#define TPR_WIDE_WORDS 144
+#define TPR_WIDE_WORDS TPR_WIDE_MAX
 #endif
 
 /* Widens the n weights (n a multiple of 4) of two channels, wa and wb, once per invoke: per word,
