@@ -59,6 +59,29 @@ def test_converted_models_bit_exact(op):
     assert not failures, _report(failures)
 
 
+def test_single_rounding_fast_paths_match_the_generic_requantization():
+    """TPR_SINGLE_ROUNDING has no TFLM to compare with here: the -O2 build's fast requantization
+    (whole-range blocks, ADD of one shape) must give what the -Os build's generic tpr_mbqm gives
+    in that mode, model by model."""
+    from tinyprune import runtime
+
+    fast = runtime.load_library(("-DTPR_SINGLE_ROUNDING=1",))
+    generic = runtime.load_library(("-DTPR_SINGLE_ROUNDING=1", "-Os"))
+    rng = np.random.default_rng(8)
+    models = [DIRECT[op](rng) for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD")
+              for _ in range(25)]
+    differing = []
+    for k, blob in enumerate(models):
+        a, b = runtime.Model(blob, lib=fast), runtime.Model(blob, lib=generic)
+        for s in range(2):
+            xs = [np.random.default_rng(100 * k + s).integers(-128, 128, size=io.shape).astype(np.int8)
+                  for io in a.inputs]
+            if not all(np.array_equal(u, v) for u, v in zip(a.run(xs), b.run(xs))):
+                differing.append(k)
+                break
+    assert not differing, f"{len(differing)} of {len(models)} models differ: {differing[:8]}"
+
+
 def test_tflm_uses_double_rounding():
     """TFLite's MultiplyByQuantizedMultiplier has two modes (TFLITE_SINGLE_ROUNDING); the runtime
     must use the one the installed tflite_micro was built with. A single-rounding build of the

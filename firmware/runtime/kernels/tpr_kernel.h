@@ -110,7 +110,11 @@ __attribute__((always_inline))
 #endif
 static inline int8_t tpr_requant_full(uint32_t acc, const tpr_mq_t *q, int32_t zp)
 {
+#if TPR_SINGLE_ROUNDING
+    int32_t v = tpr_mbqm_pos((int32_t)acc, q->m, q->shift) + zp;
+#else
     int32_t v = tpr_mbqm_r((int32_t)acc, q->m, q->rnd, q->rsh) + zp;
+#endif
 #if defined(__ARM_FEATURE_SAT)
     return (int8_t)__ssat(v, 8);
 #else
