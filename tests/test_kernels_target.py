@@ -77,7 +77,7 @@ def wide_conv(rng, kernels=((1, 1), (3, 3), (10, 4), (1, 5), (2, 2)), cin: int |
     tw = g.tensor((cout, kh, kw, fic), scale=ws, data=weights(rng, (cout, kh, kw, fic)), qdim=0)
     ins = [ti, tw]
     if rng.random() < 0.85:
-        ins.append(g.tensor((cout,), "int32", scale=np.float32(s_in) * ws,
+        ins.append(g.tensor((cout,), "int32", scale=np.float32(s_in) * ws * np.ones(cout, np.float32),
                             data=rng.integers(-20000, 20000, size=cout).astype(np.int32)))
     to = g.tensor((n, oh, ow, cout), scale=s_out, zero_point=z_out)
     t, o = opts("Conv2DOptions", padding=padding, strideW=sw, strideH=sh, fusedActivationFunction=int(rng.choice(ACTS)),
@@ -86,9 +86,10 @@ def wide_conv(rng, kernels=((1, 1), (3, 3), (10, 4), (1, 5), (2, 2)), cin: int |
     return g.build([ti], [to])
 
 
-def wide_depthwise(rng) -> bytes:
+def wide_depthwise(rng, per_tensor: bool = False) -> bytes:
     """DEPTHWISE_CONV_2D with 4..64 channels (four at a time) and remainders, or a depth
-    multiplier above one; 3x3 mostly, SAME or VALID, strides and dilations."""
+    multiplier above one; 3x3 mostly, SAME or VALID, strides and dilations; per-channel weight
+    scales unless per_tensor."""
     h, w, kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(rng, [(3, 3), (3, 3), (5, 5), (1, 3), (2, 1)])
     if rng.random() < 0.75:
         cin, dm = int(rng.choice([4, 6, 8, 13, 16, 64])), 1
@@ -97,7 +98,7 @@ def wide_depthwise(rng) -> bytes:
     cout = cin * dm
     n = int(rng.integers(1, 3))
     s_in, z_in = rand_q(rng)
-    ws = log_uniform(rng, 2e-3, 0.05, cout)
+    ws = log_uniform(rng, 2e-3, 0.05, 1 if per_tensor else cout)
     spread = np.sqrt(kh * kw) * 60 * 70 * s_in * float(ws.mean())
     s_out, z_out = float(spread * log_uniform(rng, 0.003, 0.05)), int(rng.integers(-128, 128))
     g = Graph()
@@ -180,6 +181,8 @@ def kernel_models(seed: int = 0) -> list[tuple[str, bytes]]:
     # one batch row, the input widened once for every channel: up to 256 deep, then the pairs
     cases += [(f"FULLY_CONNECTED 1 row depth {d} {k}", wide_fully_connected(rng, depth=d, batches=1))
               for d in (4, 128, 256, 260) for k in range(2)]
+    # per-tensor weight scales: every channel shares one multiplier
+    cases += [(f"DEPTHWISE_CONV_2D per-tensor {k}", wide_depthwise(rng, per_tensor=True)) for k in range(8)]
     return cases
 
 

@@ -188,6 +188,7 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
 {
     const int32_t off = -p->in.zp, zp = p->out.zp, lo = p->lo, hi = p->hi, n4 = n_out & ~3;
     const int one = TPR_WORDS14X && !TPR_MVE && positions == 1; /* widen the input, not weights */
+    const int same = p->fc || p->w.scales.len <= 1;
     int32_t oc, j, pos;
     tpr_mq_t q[4];
 #if !TPR_SMALL
@@ -204,7 +205,11 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
         int8_t *y = (int8_t *)p->out.data + oc;
         uint32_t base[4];
         for (j = 0; j < 4; ++j) {
-            (void)tpr_conv_mult(c, p, oc + j, &q[j]); /* checked by tpr_init */
+            if (!TPR_SMALL && same && oc + j > 0) { /* per-tensor scales: one multiplier */
+                q[j] = q[0];
+            } else {
+                (void)tpr_conv_mult(c, p, oc + j, &q[j]); /* checked by tpr_init */
+            }
             base[j] = (p->bias ? (uint32_t)p->bias[oc + j] : 0u) +
                       (one ? 0u : (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth));
         }

@@ -292,7 +292,11 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
     for (cb = 0; cb < nch; cb += 4) {
         const int8_t *xc = (const int8_t *)p->in.data + cb, *wc = (const int8_t *)p->w.data + cb;
         for (j = 0; j < 4; ++j) {
-            (void)tpr_conv_mult(c, p, cb + j, &k.q[j]); /* checked by tpr_init */
+            if (!TPR_SMALL && p->w.scales.len <= 1 && cb + j > 0) { /* per-tensor: one multiplier */
+                k.q[j] = k.q[0];
+            } else {
+                (void)tpr_conv_mult(c, p, cb + j, &k.q[j]); /* checked by tpr_init */
+            }
             k.bias[j] = p->bias ? (uint32_t)p->bias[cb + j] : 0u;
         }
 #if !TPR_SMALL
