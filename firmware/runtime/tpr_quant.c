@@ -346,21 +346,31 @@ static int mult_double(double x, int32_t *m, int *shift)
 #define TPR_FP64 0
 #endif
 
+#if !TPR_FP64
+/* input scale x filter scale: exact in double (conv), or rounded to a float first (fc); 0 where
+ * that float would be subnormal or infinite */
+static int scales_product(tpr_real_t a, tpr_real_t b, int fc, tpr_real_t *p)
+{
+    *p = tpr_real_mul(a, b);
+    if (fc) {
+        *p = tpr_real_round(*p, 24);
+        if (p->e + 23 < -126 || p->e + 23 > 127) {
+            return 0;
+        }
+    }
+    return 1;
+}
+#endif
+
 #if !TPR_FP64 && TPR_SMALL
-/* in_s * filt_s / out_s in double, the product exact (conv) or first rounded to a float (fc): at
- * -Os every scale is decoded with each channel's, the smaller code */
+/* in_s * filt_s / out_s in double: at -Os every scale is decoded with each channel's, the
+ * smaller code */
 static int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, int32_t *m, int *shift)
 {
     tpr_real_t a, b, c, p;
-    if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c)) {
+    if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c) ||
+        !scales_product(a, b, fc, &p)) {
         return 0;
-    }
-    p = tpr_real_mul(a, b);
-    if (fc) {
-        p = tpr_real_round(p, 24);
-        if (p.e + 23 < -126 || p.e + 23 > 127) {
-            return 0; /* the float product would be subnormal or infinite */
-        }
     }
     tpr_quantize_ratio(p, c, m, shift);
     return *shift <= 31; /* a larger left shift is undefined in TFLite too */
@@ -425,15 +435,8 @@ int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int
     uint32_t rem;
     *m = 0;
     *shift = 0;
-    if (!l->ok || !tpr_real_f32(filt_s, &b)) {
+    if (!l->ok || !tpr_real_f32(filt_s, &b) || !scales_product(l->in, b, l->fc, &p)) {
         return 0;
-    }
-    p = tpr_real_mul(l->in, b);
-    if (l->fc) {
-        p = tpr_real_round(p, 24);
-        if (p.e + 23 < -126 || p.e + 23 > 127) {
-            return 0; /* the float product would be subnormal or infinite */
-        }
     }
     if (div_floor_by(p, &l->out, &q, &e, &rem)) {
         ratio_out(q, e, m, shift);
