@@ -20,7 +20,7 @@ static void add_flat(const tpr_tensor_t *h, const tpr_tensor_t *r, const tpr_ten
     const int32_t zh = h->zp, zr = r->zp, zo = out->zp;
     const tpr_mq_t q = *qr, o = *qo;
     uint32_t i;
-    if (o.rsh != 0 && lo == -128 && hi == 127) {
+    if (tpr_requant_full_applies(&o, 1, lo, hi)) {
         for (i = 0; i < out->count; ++i) {
             const uint32_t x = (uint32_t)(ph[i] - zh) << 19;
             const int32_t y = (int32_t)((uint32_t)(pr[i] - zr) << 20);
@@ -46,6 +46,9 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     tpr_mq_t q[3]; /* the inputs' and the output's rescaling */
     uint32_t i;
     int flat;
+#if !TPR_SMALL
+    int a_half, b_half;
+#endif
 
     if ((st = tpr_in(c, 0, &a)) || (st = tpr_in(c, 1, &b)) || (st = tpr_out(c, 0, &out)) ||
         (st = tpr_check_int8(c, &a, 1)) || (st = tpr_check_int8(c, &b, 1)) ||
@@ -70,9 +73,9 @@ tpr_status_t tpr_k_add(tpr_ctx_t *c)
     }
     flat = a.count == out.count && b.count == out.count;
 #if !TPR_SMALL
-    if (flat && ((q[0].m == (1 << 30) && q[0].shift == 0) || (q[1].m == (1 << 30) && q[1].shift == 0))) {
-        /* always so: twice the larger scale */
-        const int a_half = q[0].m == (1 << 30) && q[0].shift == 0;
+    a_half = q[0].m == (1 << 30) && q[0].shift == 0; /* the rescaling by exactly 1/2 */
+    b_half = q[1].m == (1 << 30) && q[1].shift == 0;
+    if (flat && (a_half || b_half)) { /* always one of them: twice the larger scale */
         for (i = 0; i < 3; ++i) { /* for tpr_rescale */
             tpr_mq_prepare(&q[i]);
         }

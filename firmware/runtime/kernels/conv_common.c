@@ -188,7 +188,7 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
 {
     const int32_t off = -p->in.zp, zp = p->out.zp, lo = p->lo, hi = p->hi, n4 = n_out & ~3;
     const int one = TPR_WORDS14X && !TPR_MVE && positions == 1; /* widen the input, not weights */
-    const int same = p->fc || p->w.scales.len <= 1;
+    const int same = tpr_conv_one_scale(p);
     int32_t oc, j, pos;
     tpr_mq_t q[4];
 #if !TPR_SMALL
@@ -214,8 +214,7 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
                       (one ? 0u : (uint32_t)off * tpr_sum8(w + j * depth, depth, 1, depth));
         }
 #if !TPR_SMALL
-        full = lo == -128 && hi == 127 && q[0].rsh != 0 && q[1].rsh != 0 && q[2].rsh != 0 &&
-               q[3].rsh != 0;
+        full = tpr_requant_full_applies(q, 4, lo, hi);
 #endif
 #if !TPR_MVE
         if (!one) {
@@ -268,7 +267,7 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
 {
     const int32_t off = -p->in.zp, kh = p->kh, kw = p->kw, ic = p->ic, sw = p->sw;
     /* per-tensor scales: one multiplier for every channel */
-    const int same = p->fc || p->w.scales.len <= 1;
+    const int same = tpr_conv_one_scale(p);
     int32_t nb = p->nb, ih = p->ih, iw = p->iw, oh = p->oh, ow = p->ow, oc, b, oy, ox, xl, xr;
     int32_t nc;
     geo_t g;
@@ -330,7 +329,7 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
             continue;
         }
 #if !TPR_SMALL
-        r.full = nc == 2 && p->lo == -128 && p->hi == 127 && r.q[0].rsh != 0 && r.q[1].rsh != 0;
+        r.full = nc == 2 && tpr_requant_full_applies(r.q, 2, p->lo, p->hi);
 #endif
         wc = (const int8_t *)p->w.data + oc * w_oc;
         r.x = (const int8_t *)p->in.data + (oc / in_div) * fic;

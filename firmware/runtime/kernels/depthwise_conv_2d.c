@@ -292,7 +292,7 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
     for (cb = 0; cb < nch; cb += 4) {
         const int8_t *xc = (const int8_t *)p->in.data + cb, *wc = (const int8_t *)p->w.data + cb;
         for (j = 0; j < 4; ++j) {
-            if (!TPR_SMALL && p->w.scales.len <= 1 && cb + j > 0) { /* per-tensor: one multiplier */
+            if (!TPR_SMALL && tpr_conv_one_scale(p) && cb + j > 0) { /* one multiplier for all */
                 k.q[j] = k.q[0];
             } else {
                 (void)tpr_conv_mult(c, p, cb + j, &k.q[j]); /* checked by tpr_init */
@@ -300,8 +300,7 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
             k.bias[j] = p->bias ? (uint32_t)p->bias[cb + j] : 0u;
         }
 #if !TPR_SMALL
-        k.full = k.lo == -128 && k.hi == 127 && k.q[0].rsh != 0 && k.q[1].rsh != 0 &&
-                 k.q[2].rsh != 0 && k.q[3].rsh != 0;
+        k.full = tpr_requant_full_applies(k.q, 4, k.lo, k.hi);
 #endif
         for (b = 0; b < p->nb; ++b) {
             int32_t run;

@@ -52,6 +52,11 @@ typedef struct {
     uint8_t fc;    /* per-tensor FULLY_CONNECTED: its multiplier, from the float product */
     tpr_mult_layer_t ml; /* the multipliers' per-layer part (tpr_conv_mult_layer) */
 } tpr_conv_t;
+/* One filter scale for every output channel (per-tensor), so one multiplier for all of them. */
+static inline int tpr_conv_one_scale(const tpr_conv_t *p)
+{
+    return p->fc || p->w.scales.len <= 1;
+}
 /* Options, padding, activation, bias, quantization and the geometry of CONV_2D/DEPTHWISE. */
 tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out);
 /* The multipliers' per-layer part, from the input and output scales and p->fc: before the loops
@@ -122,6 +127,20 @@ static inline int8_t tpr_requant_full(uint32_t acc, const tpr_mq_t *q, int32_t z
     v = v > 127 ? 127 : v;
     return (int8_t)v;
 #endif
+}
+
+/* Whether tpr_requant_full may stand for tpr_requant for the n multipliers q with activation
+ * range [lo, hi]: every shift -2 or below, and the whole int8 range. */
+static inline int tpr_requant_full_applies(const tpr_mq_t *q, int n, int32_t lo, int32_t hi)
+{
+    int ok = lo == -128 && hi == 127, j;
+#if defined(__GNUC__) && !defined(__clang__)
+    _Pragma("GCC unroll 4") /* a loop here costs matmul4 registers: 1 % of fc-autoencoder */
+#endif
+    for (j = 0; j < n; ++j) {
+        ok &= q[j].rsh != 0;
+    }
+    return ok;
 }
 
 /* tpr_mbqm for the element-wise kernels, whose shifts are not always below -2 (ADD's inputs: 0 and
