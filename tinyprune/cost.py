@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
-from tinyprune.costgraph import ALIAS_OPS, Graph, lower
+from tinyprune.costgraph import ALIAS_OPS, INPLACE_OPS, INPLACE_PAD_OPS, Graph, lower
 
 
 @dataclass(frozen=True)
@@ -206,12 +206,15 @@ class MemoryPlan:
 
 
 def plan_memory(graph: Graph, k: CostConstants = DEFAULT_CONSTANTS, alias: bool = True) -> MemoryPlan:
-    """Lifetimes as the runtime computes them, then its greedy-by-size placement (4 variants)."""
+    """Lifetimes as the runtime computes them (reshape aliases and in-place takeovers included),
+    then its greedy-by-size placement (6 variants); as tpr_init, with a PAD's grown root and,
+    if one could grow, without, keeping the smaller."""
     n_ops = len(graph.ops)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     size: dict[int, int] = {}
     root: dict[int, int] = {}
+    candidates: dict[int, list[int]] = {}  # in-place output -> inputs it may take over
     for t in graph.inputs:
         first[t], last[t] = 0, 0
         size[t] = _align(graph.tensors[t].nbytes, k.arena_alignment)
@@ -225,6 +228,12 @@ def plan_memory(graph: Graph, k: CostConstants = DEFAULT_CONSTANTS, alias: bool 
         for t in op.outputs:
             first[t], last[t] = i, i
             size[t] = _align(graph.tensors[t].nbytes, k.arena_alignment)
+        if alias and len(op.outputs) == 1 and op.kind in INPLACE_OPS | INPLACE_PAD_OPS:
+            out = graph.tensors[op.outputs[0]]
+            candidates[op.outputs[0]] = [
+                t for t in op.inputs[:2] if not graph.tensors[t].const and (
+                    op.kind in INPLACE_PAD_OPS
+                    or (graph.tensors[t].numel == out.numel and graph.tensors[t].nbytes >= out.nbytes))]
         if alias and op.kind in ALIAS_OPS and op.inputs and not graph.tensors[op.inputs[0]].const:
             src = op.inputs[0]
             r = root.get(src, src)
@@ -236,24 +245,58 @@ def plan_memory(graph: Graph, k: CostConstants = DEFAULT_CONSTANTS, alias: bool 
         last[r] = max(last[r], n_ops)
     for t, r in root.items():
         last[r] = max(last[r], last[t])
-    buffers = [t for t in first if t not in root]
-    best = None
-    for mode in range(4):
-        offsets, peak = _place(buffers, first, last, size, mode)
-        if best is None or peak < best[1]:
-            best = (offsets, peak)
-    offsets, peak = best
-    for t, r in root.items():
+
+    def take_over(grow: bool):
+        """tpr_runtime.c's in-place takeovers, in tensor order: (roots, lifetimes, sizes, grew)."""
+        tk_root, tk_last, tk_size, grew = dict(root), dict(last), dict(size), False
+        for t in sorted(candidates):
+            for a in candidates[t]:
+                r = a
+                while r in tk_root:
+                    r = tk_root[r]
+                if tk_last[r] != first[t] or r == t:
+                    continue
+                if tk_size[t] > tk_size[r]:
+                    grew = True
+                    if not grow:
+                        continue
+                    tk_size[r] = tk_size[t]
+                tk_last[r] = max(tk_last[r], tk_last[t])
+                tk_root[t] = r
+                break
+        return tk_root, tk_last, tk_size, grew
+
+    def placed(grow: bool):
+        tk_root, tk_last, tk_size, grew = take_over(grow)
+        buffers = [t for t in first if t not in tk_root]
+        best = None
+        for mode in range(6 if alias else 4):  # (the TFLite Micro estimate: its planner's orders only)
+            offsets, peak = _place(buffers, first, tk_last, tk_size, mode)
+            if best is None or peak < best[1]:
+                best = (offsets, peak)
+        return best, buffers, tk_root, tk_last, tk_size, grew
+
+    result = placed(True)
+    if result[-1]:
+        without = placed(False)
+        if without[0][1] <= result[0][1]:
+            result = without
+    (offsets, peak), buffers, tk_root, tk_last, tk_size, _ = result
+    for t in tk_root:
+        r = t
+        while r in tk_root:
+            r = tk_root[r]
         offsets[t] = offsets[r]
-    live = tuple(sum(size[b] for b in buffers if first[b] <= i <= last[b]) for i in range(n_ops))
-    return MemoryPlan(peak, offsets, live, {b: (first[b], last[b]) for b in buffers})
+    live = tuple(sum(tk_size[b] for b in buffers if first[b] <= i <= tk_last[b]) for i in range(n_ops))
+    return MemoryPlan(peak, offsets, live, {b: (first[b], tk_last[b]) for b in buffers})
 
 
 def _place(buffers, first, last, size, mode) -> tuple[dict[int, int], int]:
-    """One variant of tpr_planner.c: mode bit 0 best fit, bit 1 longer lifetime first on ties."""
+    """One variant of tpr_planner.c: mode bit 0 best fit, bit 1 longer lifetime first on ties,
+    bit 2 in order of first use."""
 
     def key(b):
-        return (-size[b], -(last[b] - first[b]) if mode & 2 else 0, -b)
+        return (first[b] if mode & 4 else 0, -size[b], -(last[b] - first[b]) if mode & 2 else 0, -b)
 
     placed: list[int] = []  # in offset order
     off: dict[int, int] = {}

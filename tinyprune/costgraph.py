@@ -34,6 +34,10 @@ from tinyprune.errors import BadInput
 FUSES_ACTIVATION = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL"}
 # Operators the tinyprune runtime executes without a copy: output = input's memory.
 ALIAS_OPS = {"RESHAPE", "EXPAND_DIMS", "SQUEEZE"}
+# operators whose output may take over an input that dies there (tpr_ops.c's TPR_KFLAG_INPLACE:
+# element-wise, an input of as many elements, each at least as wide; TPR_KFLAG_INPLACE_PAD)
+INPLACE_OPS = {"ADD", "MUL", "LOGISTIC", "TANH", "HARD_SWISH", "QUANTIZE"}
+INPLACE_PAD_OPS = {"PAD", "PADV2"}
 
 
 @dataclass(frozen=True)

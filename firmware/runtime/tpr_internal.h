@@ -142,6 +142,8 @@ tpr_status_t tpr_check_same_count(tpr_ctx_t *c, const tpr_tensor_t *a, const tpr
 
 /* ---- kernels (one file each under kernels/), registry (tpr_ops.c) ----------------------- */
 #define TPR_KFLAG_ALIAS 1u /* the output may share the input's memory (reshape-like) */
+#define TPR_KFLAG_INPLACE 2u /* element-wise: the output may take over an input it reads in order */
+#define TPR_KFLAG_INPLACE_PAD 4u /* the output may take over its input, which starts it (PAD) */
 
 typedef struct {
     uint8_t code;        /* builtin code (all implemented ops are below 256) */

@@ -14,7 +14,7 @@ enum { O_NONE = 0, O_CONV = 1, O_DWCONV = 2, O_POOL = 5, O_FC = 8, O_SOFTMAX = 9
 
 static const tpr_kernel_t kernels[] = {
 #if TPR_OP_ADD
-    {0, 2, O_ADD, 0, tpr_k_add},
+    {0, 2, O_ADD, TPR_KFLAG_INPLACE, tpr_k_add},
 #endif
 #if TPR_OP_AVERAGE_POOL_2D
     {1, 2, O_POOL, 0, tpr_k_average_pool_2d},
@@ -35,13 +35,13 @@ static const tpr_kernel_t kernels[] = {
     {9, 6, O_FC, 0, tpr_k_fully_connected},
 #endif
 #if TPR_OP_LOGISTIC
-    {14, 2, O_NONE, 0, tpr_k_logistic},
+    {14, 2, O_NONE, TPR_KFLAG_INPLACE, tpr_k_logistic},
 #endif
 #if TPR_OP_MAX_POOL_2D
     {17, 2, O_POOL, 0, tpr_k_max_pool_2d},
 #endif
 #if TPR_OP_MUL
-    {18, 3, O_MUL, 0, tpr_k_mul},
+    {18, 3, O_MUL, TPR_KFLAG_INPLACE, tpr_k_mul},
 #endif
 #if TPR_OP_RESHAPE
     {22, 1, O_RESHAPE, TPR_KFLAG_ALIAS, tpr_k_reshape},
@@ -50,10 +50,10 @@ static const tpr_kernel_t kernels[] = {
     {25, 2, O_SOFTMAX, 0, tpr_k_softmax},
 #endif
 #if TPR_OP_TANH
-    {28, 2, O_NONE, 0, tpr_k_tanh},
+    {28, 2, O_NONE, TPR_KFLAG_INPLACE, tpr_k_tanh},
 #endif
 #if TPR_OP_PAD
-    {34, 4, O_PAD, 0, tpr_k_pad},
+    {34, 4, O_PAD, TPR_KFLAG_INPLACE_PAD, tpr_k_pad},
 #endif
 #if TPR_OP_MEAN
     {40, 2, O_REDUCER, 0, tpr_k_mean},
@@ -62,16 +62,16 @@ static const tpr_kernel_t kernels[] = {
     {43, 1, O_SQUEEZE, TPR_KFLAG_ALIAS, tpr_k_reshape},
 #endif
 #if TPR_OP_PADV2
-    {60, 4, O_PADV2, 0, tpr_k_pad},
+    {60, 4, O_PADV2, TPR_KFLAG_INPLACE_PAD, tpr_k_pad},
 #endif
 #if TPR_OP_EXPAND_DIMS
     {70, 1, O_EXPAND_DIMS, TPR_KFLAG_ALIAS, tpr_k_reshape},
 #endif
 #if TPR_OP_QUANTIZE
-    {114, 1, O_QUANTIZE, 0, tpr_k_quantize},
+    {114, 1, O_QUANTIZE, TPR_KFLAG_INPLACE, tpr_k_quantize},
 #endif
 #if TPR_OP_HARD_SWISH
-    {117, 1, O_HARD_SWISH, 0, tpr_k_hard_swish},
+    {117, 1, O_HARD_SWISH, TPR_KFLAG_INPLACE, tpr_k_hard_swish},
 #endif
     {0, 0, 0, 0, 0} /* end; keeps the array non-empty when no op is selected */
 };

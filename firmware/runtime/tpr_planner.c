@@ -14,10 +14,14 @@
 #define UNPLACED 0xFFFFFFFFu
 #define END 0xFFFFu
 
-/* Whether buffer i goes before buffer b (mode bit 1: longer lifetime first among equal sizes). */
+/* Whether buffer i goes before buffer b (mode bit 1: longer lifetime first among equal sizes;
+ * bit 2: in order of first use, then by size). */
 static int before(uint32_t i, uint32_t b, const uint16_t *first, const uint16_t *last,
                   const uint32_t *size, int mode)
 {
+    if ((mode & 4) != 0 && first[i] != first[b]) {
+        return first[i] < first[b];
+    }
     if (size[i] != size[b]) {
         return size[i] > size[b];
     }
@@ -93,12 +97,12 @@ uint32_t tpr_plan(uint32_t n, const uint16_t *first, const uint16_t *last, const
 {
     uint32_t peak, best = 0xFFFFFFFFu;
     int mode, best_mode = 0;
-    for (mode = 0; mode < 4; ++mode) {
+    for (mode = 0; mode < 6; ++mode) {
         peak = place_all(n, first, last, size, off, next, mode);
         if (peak < best) {
             best = peak;
             best_mode = mode;
         }
     }
-    return best_mode == 3 ? best : place_all(n, first, last, size, off, next, best_mode);
+    return best_mode == 5 ? best : place_all(n, first, last, size, off, next, best_mode);
 }

@@ -157,11 +157,11 @@ static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, const tpr_vec_t *v, 
 /* Validate the operators, compute tensor lifetimes and plan the arena. `first`, `last` and
  * `size` are the planner's scratch arrays (in the arena's activation area). */
 static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t *first,
-                         uint16_t *last, uint16_t *next, uint32_t *peak)
+                         uint16_t *last, uint16_t *next, int grow, uint32_t *peak, int *grew)
 {
     tpr_vec_t in = {m->inputs, m->n_inputs}, out = {m->outputs, m->n_outputs};
-    uint32_t i, k, n = m->n_tensors;
-    tpr_tensor_t t;
+    uint32_t i, k, n = m->n_tensors, cand, r;
+    tpr_tensor_t t, arg[2]; /* inputs 0 and 1, for in-place operators */
     tpr_ctx_t c;
     const tpr_kernel_t *kern;
     tpr_status_t st;
@@ -183,6 +183,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         if ((st = load_op(m, fb, k, &c, &kern)) != TPR_OK) {
             return st;
         }
+        arg[0].is_const = arg[1].is_const = 1; /* absent */
         for (i = 0; i < c.in.len; ++i) {
             int32_t idx = (int32_t)tpr_fb_vec_u32(fb, &c.in, i);
             if (idx == -1) {
@@ -190,6 +191,9 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
             }
             if ((st = tpr_tensor(m, fb, idx, &t, 0, (int32_t)k)) != TPR_OK) {
                 return st;
+            }
+            if (i < 2) {
+                arg[i] = t;
             }
             if (t.is_const) {
                 continue;
@@ -212,6 +216,21 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
             first[idx] = (uint16_t)k;
             last[idx] = (uint16_t)k;
             size[idx] = align_up(t.bytes);
+        }
+        /* In-place operators: inputs the output may take over if they die here, noted in the
+         * output's loc[] (free until the plan): input 0 at bits 0-15, input 1 at 16-31, 0xFFFF
+         * none. Element-wise kernels (INPLACE) write element i after reading it, in order, so
+         * an input of as many elements, each at least as wide, qualifies; PAD (INPLACE_PAD)
+         * moves its input from the end. */
+        if ((kern->flags & (TPR_KFLAG_INPLACE | TPR_KFLAG_INPLACE_PAD)) != 0 && c.out.len == 1) {
+            cand = TPR_LOC_NONE;
+            for (i = 0; i < 2; ++i) {
+                if (!arg[i].is_const && ((kern->flags & TPR_KFLAG_INPLACE_PAD) != 0 ||
+                                         (arg[i].count == t.count && arg[i].bytes >= t.bytes))) {
+                    cand &= ~(0xFFFFu << (16 * i)) | ((uint32_t)arg[i].index << (16 * i));
+                }
+            }
+            m->loc[t.index] = cand;
         }
         /* Reshape-like operators: the output shares the input's memory (its root's, along a
          * chain of them) unless the input is a constant; size[] then holds the root's index. */
@@ -250,14 +269,41 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
             last[size[i]] = last[i];
         }
     }
+    /* an in-place output takes over the memory of a candidate input (its root's, along aliases)
+     * that dies where the output is written; the root lives on, grown to the output's size if
+     * that is larger and `grow` (*grew: a root could grow) */
+    *grew = 0;
+    for (i = 0; i < n; ++i) {
+        for (cand = m->loc[i]; cand != TPR_LOC_NONE; cand = (cand >> 16) | 0xFFFF0000u) {
+            if ((cand & 0xFFFFu) == 0xFFFFu) {
+                continue;
+            }
+            for (r = cand & 0xFFFFu; first[r] == ALIAS_MARK; r = size[r]) {
+            }
+            if (last[r] != first[i] || r == i) {
+                continue;
+            }
+            if (size[i] > size[r]) {
+                *grew = 1;
+                if (!grow) {
+                    continue;
+                }
+                size[r] = size[i];
+            }
+            last[r] = last[r] > last[i] ? last[r] : last[i];
+            first[i] = ALIAS_MARK;
+            size[i] = r;
+            break;
+        }
+    }
     *peak = tpr_plan(n, first, last, size, m->loc, next);
     if (*peak > 0x7FFFFFF0u) {
         return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("the plan needs 2 GiB or more"));
     }
     for (i = 0; i < n; ++i) {
-        if (first[i] == ALIAS_MARK) {
-            m->loc[i] = m->loc[size[i]];
+        for (r = i; first[r] == ALIAS_MARK; r = size[r]) { /* along in-place takeovers */
         }
+        m->loc[i] = m->loc[r];
     }
     return TPR_OK;
 }
@@ -268,7 +314,8 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     tpr_fb_t fb;
     tpr_tab_t root, sg;
     tpr_vec_t subgraphs;
-    uint32_t loc_bytes, work, peak = 0, i;
+    uint32_t loc_bytes, work, peak = 0, best = 0, i, *size;
+    int grow, grew = 0;
     tpr_status_t st;
     uint16_t *first;
 
@@ -360,8 +407,17 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     }
     m->loc = (uint32_t *)(void *)m->arena;
     first = (uint16_t *)(void *)(m->arena + loc_bytes + 4u * m->n_tensors);
-    st = plan(m, &fb, (uint32_t *)(void *)(m->arena + loc_bytes), first, first + m->n_tensors,
-              first + 2u * m->n_tensors, &peak);
+    size = (uint32_t *)(void *)(m->arena + loc_bytes);
+    /* with in-place roots grown (a PAD's), then, if that was possible, without, and again with
+     * if that was better: a grown root takes more memory before the PAD (grew: the plan can
+     * grow one; best: the other plan's peak) */
+    for (grow = 1;; grow = !grow) {
+        st = plan(m, &fb, size, first, first + m->n_tensors, first + 2u * m->n_tensors, grow, &peak, &grew);
+        if (st != TPR_OK || !grew || peak <= best) {
+            break;
+        }
+        best = peak;
+    }
     if (st != TPR_OK) {
         return st;
     }

@@ -10,7 +10,7 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
     tpr_tensor_t in, pads, cv, out;
     tpr_status_t st;
     int32_t before[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], d, nd, inner, run;
-    uint32_t r;
+    uint32_t r, end;
     int has_cv;
     int8_t value;
 
@@ -44,28 +44,43 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
         return TPR_OK;
     }
     value = has_cv ? *(const int8_t *)cv.data : (int8_t)out.zp;
-    /* fill with the padding value, then copy the input's runs into place: a run spans the last
-     * padded dimension and the unpadded ones after it, contiguous in the input and the output
-     * (the image of an NHWC pad of H and W: one row of W x C bytes) */
-    memset(out.data, (uint8_t)value, out.bytes);
+    /* The input's runs, last first, each moved to its place and the cells after it up to the
+     * next run set to the padding value: a run spans the last padded dimension and the unpadded
+     * ones after it, contiguous in the input and the output (the image of an NHWC pad of H and
+     * W: one row of W x C bytes). A run never lands below where it starts, so the moves are
+     * exact when the plan puts the output over the input, starting at the same byte. */
     for (inner = nd - 1; inner > 0 && out.dims[inner] == in.dims[inner]; --inner) {
     }
     for (run = 1, d = inner; d < nd; ++d) {
         run *= in.dims[d];
     }
-    for (r = 0; run > 0 && r < in.count / (uint32_t)run; ++r) {
-        uint32_t o = 0;
+    for (d = 0; d < inner; ++d) {
+        idx[d] = in.dims[d] - 1;
+    }
+    end = out.bytes;
+    for (r = run > 0 ? in.count / (uint32_t)run : 0; r-- > 0;) {
+        uint32_t o = 0, n = (uint32_t)run, gap, k;
         for (d = 0; d < nd; ++d) {
             o = o * (uint32_t)out.dims[d] + (uint32_t)(before[d] + (d < inner ? idx[d] : 0));
         }
-        memcpy(out.data + o, in.data + r * (uint32_t)run, (uint32_t)run);
-        for (d = inner - 1; d >= 0; --d) { /* next run of the input */
-            if (++idx[d] < in.dims[d]) {
+        memset(out.data + o + n, (uint8_t)value, end - o - n);
+        /* in place, the run moves up by `gap` bytes: copied from its end in pieces of at most
+         * `gap` bytes, no piece overlaps its copy */
+        gap = in.data == out.data ? o - r * n : n;
+        while (gap > 0 && n > 0) {
+            k = n < gap ? n : gap;
+            n -= k;
+            memcpy(out.data + o + n, in.data + r * (uint32_t)run + n, k);
+        }
+        end = o;
+        for (d = inner - 1; d >= 0; --d) { /* the input's previous run */
+            if (--idx[d] >= 0) {
                 break;
             }
-            idx[d] = 0;
+            idx[d] = in.dims[d] - 1;
         }
     }
+    memset(out.data, (uint8_t)value, end);
     return TPR_OK;
 }
 
