@@ -107,6 +107,36 @@ def test_rerun_uses_the_stage_cache(deployed):
     assert time.monotonic() - start < 60
 
 
+def test_target_hardware_links_board_files_at_the_boards_own_addresses(deployed, tmp_path):
+    """--target hardware (every stage from the cache): board/ links at the board's flash and RAM
+    (RP2040: 0x10000000, 0x20000000; its QEMU machine, an MPS2, has flash at 0), and the minimal
+    example built from it with CMake is placed there."""
+    base, runs = deployed
+    out = base / "pico-hardware"
+    proc = _deploy(base, "--model", "digits-cnn", "--dataset", "digits", "--board", "rpi-pico",
+                   "--limit", LIMIT, "--finetune-epochs", "6", "--target", "hardware", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "verify: from the cache" in proc.stdout and "board/ links at the board's own addresses" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["board_target"] == "hardware" and runs["rpi-pico"][1]["board_target"] == "qemu"
+    linker = (out / "board" / "linker.ld").read_text()
+    assert "FLASH (rx)  : ORIGIN = 0x10000000" in linker and "RAM   (rwx) : ORIGIN = 0x20000000" in linker
+    assert "ORIGIN = 0x10000000" not in (runs["rpi-pico"][0] / "board" / "linker.ld").read_text()
+    assert "set(TINYPRUNE_BOARD_TARGET \"hardware\")" in (out / "board" / "board.cmake").read_text()
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed")
+    build = tmp_path / "build"
+    for cmd in (["cmake", "-S", PROJECT_DIR / "firmware" / "examples" / "minimal", "-B", build,
+                 f"-DTINYPRUNE_DEPLOY_DIR={out}"], ["cmake", "--build", build]):
+        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    headers = subprocess.run(["arm-none-eabi-readelf", "-lW", str(build / "minimal.elf")], capture_output=True,
+                             text=True, check=True).stdout
+    loads = [line.split() for line in headers.splitlines() if line.strip().startswith("LOAD")]
+    assert loads and all(int(p[3], 16) >= 0x10000000 for p in loads), headers  # physical (load) addresses
+    assert any(0x10000000 <= int(p[2], 16) < 0x10200000 for p in loads), headers  # code in the board's flash
+
+
 def test_html_report_is_self_contained_with_decodable_images(deployed):
     from PIL import Image
 

@@ -46,6 +46,7 @@ class DeployConfig:
     max_attempts: int = 3
     timeout_s: float | None = None
     renode_samples: int = 10  # samples compiled into the Renode/hardware image
+    target: str = "qemu"  # what board/ in the deploy directory links for (tinyprune.integration.TARGETS)
 
 
 @dataclass
@@ -250,7 +251,7 @@ def deploy(model, info, data, shape, task, board, budget, cfg: DeployConfig, cac
             if attempt.fits:
                 attempt.note = "fits"
                 return _outcome(model, pruned, info, data, task, board, vboard, budget, prune_report, conv_files,
-                                conv_report, verify_fields, fw_files, attempts)
+                                conv_report, verify_fields, fw_files, attempts, cfg.target)
             over_flash = max(0, attempt.flash_bytes - budget.flash_bytes)
             over_ram = max(0, attempt.ram_bytes - budget.ram_bytes)
             attempt.note = (f"measured flash {attempt.flash_bytes} B, RAM {attempt.ram_bytes} B: over the budget by "
@@ -267,7 +268,7 @@ def deploy(model, info, data, shape, task, board, budget, cfg: DeployConfig, cac
 
 
 def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_report, conv_files, conv_report,
-             verify_fields, fw_files, attempts) -> DeployOutcome:
+             verify_fields, fw_files, attempts, target: str = "qemu") -> DeployOutcome:
     from tinyprune import integration
     from tinyprune.report import hoist_runs, new_report
 
@@ -278,8 +279,9 @@ def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_repor
     files.update(fw_files)
     tflite = conv_files["model_int8.tflite"]
     inputs, labels, _ = target_samples(tflite, data, 1)
-    # the user's build links against the deploy budget, like the verified firmware (vboard)
-    integration_files = integration.integration_files(vboard, tflite, inputs[0], int(labels[0]))
+    # the user's build links against the deploy budget, like the verified firmware (vboard), at the
+    # QEMU machine's addresses or (target "hardware") the board's own
+    integration_files = integration.integration_files(vboard, tflite, inputs[0], int(labels[0]), target=target)
     files.update(integration_files)
     v = verify_fields
     metric = conv_report["metric"]
@@ -316,6 +318,7 @@ def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_repor
         attempts=[{k: v for k, v in asdict(a).items() if k != "cached"} for a in attempts],
         prune=prune_report, convert=conv_report, verify=v,
         integration=integration.user_build_lines(),
+        board_target=target,
         files=sorted(files) + ["report.json", "report.md", "report.html"],
     )
     hoist_runs(report, "prune", "convert")  # one field (run) holds every timestamp and duration

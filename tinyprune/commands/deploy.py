@@ -24,7 +24,8 @@ its memory regions, so it links only if it fits.
 
 Writes DIR/ (atomically: a failed or interrupted run leaves no DIR):
   model_float.pt, model_pruned.pt, model.onnx, model_int8.tflite, model_int8_metadata.tflite
-  model_data.h, model_data.cc, model_ops.h, model_io.h, tpr_ops.h, sample_input.h, board/
+  model_data.h, model_data.cc, model_ops.h, model_io.h, tpr_ops.h, sample_input.h,
+  board/ (linker script and CMake/Make fragments for --target: QEMU's addresses or the board's)
   firmware.elf, firmware.map (QEMU), firmware-hw.elf, <board>.resc, <board>.robot (Renode)
   report.json, report.md, report.html (self-contained), accuracy.png, memory.png,
   channels.png, search.png
@@ -48,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = add_pipeline_options(parser)
     g.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
                    help="qemu (default); renode also runs the generated Robot test when renode-test is on PATH")
+    g.add_argument("--target", choices=("qemu", "hardware"), default="qemu",
+                   help="what DIR/board/ links for: qemu (default; the board's QEMU machine's addresses, "
+                        "semihosting, so the example runs under qemu-system-arm) or hardware (the board's own "
+                        "flash and RAM addresses, output over its UART)")
     g.add_argument("--cache-dir", type=Path, metavar="DIR", help="stage cache (default DIR/../.tinyprune-cache)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
 
@@ -95,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     name = info.zoo_name or Path(args.model.split(":")[0]).stem
     cfg = DeployConfig(prune=prune_cfg,
                        convert=ConvertConfig(calibration_samples=args.calibration_samples, seed=args.seed, name=name),
-                       samples=args.limit, max_attempts=args.max_attempts, timeout_s=args.timeout)
+                       samples=args.limit, max_attempts=args.max_attempts, timeout_s=args.timeout,
+                       target=args.target)
     cache_root = None if args.no_cache else (args.cache_dir or Path(args.out).resolve().parent / DIR_NAME)
     cache = StageCache(cache_root)
     print(f"Deploying {args.model} to {board.name} ({board.mcu}, {board.core}): budget flash "
@@ -125,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print(f"\nReport: {args.out}/report.html (and report.md, report.json)")
     lines = report["integration"]
-    print("\nTo use the model in your firmware build, add:")
+    where = ("the board's own addresses" if args.target == "hardware"
+             else "the QEMU machine's addresses (--target hardware: the board's own)")
+    print(f"\nTo use the model in your firmware build (board/ links at {where}), add:")
     for line in lines.get("cmake", []):
         print(f"  CMake:  {line}")
     for line in lines.get("make", []):
