@@ -1,6 +1,6 @@
 """Reproducibility: the same inputs and --seed, run in two separate processes, give byte-identical
-.tflite files, C arrays and reports, except the one field that records when the run happened and
-how long it took (``run``, see tinyprune/report.py).
+.tflite files, C arrays, firmware images (with their map files) and reports, except the one field
+that records when the run happened and how long it took (``run``, see tinyprune/report.py).
 
 The deploy prunes (the flash budget is below the model's size) with fine-tuning, so torch
 training, the budget search, the ONNX export, the lowering, TFLite's converter, the metadata
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.compile, pytest.mark.emulate]
 
 IDENTICAL = ("model_int8.tflite", "model_int8_metadata.tflite", "model.onnx", "model_data.h", "model_data.cc",
              "model_ops.h", "model_io.h", "tpr_ops.h", "sample_input.h", "board/linker.ld", "board/board.cmake",
-             "board/board.mk")
+             "board/board.mk", "firmware.elf", "firmware.map", "firmware-hw.elf")
 
 
 def _tinyprune(cwd, *args):

@@ -134,6 +134,7 @@ def build_elf(
     startup code for ``board``, and link them; raise FirmwareTooBig if the image does not fit."""
     tools = CrossTools.find()
     layout = layout or emulation_layout(board)
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     obj_dir = out_dir / f"{name}.obj"
     obj_dir.mkdir(exist_ok=True)
@@ -145,16 +146,21 @@ def build_elf(
     for src in all_sources:
         if not src.is_file():
             raise BadInput(f"firmware source {src} does not exist")
+    # Compiled and linked from out_dir with relative paths, and the remaining absolute ones (the
+    # project's sources, generated sources elsewhere) mapped to fixed names in the debug info: the
+    # ELF and the map file are the same for the same inputs wherever the build ran.
     cflags = [
         *target_flags(board),
         opt,
         "-g",
+        f"-ffile-prefix-map={out_dir}=.",
+        f"-ffile-prefix-map={FIRMWARE_DIR.resolve()}=tinyprune/firmware",
         "-std=c99",
         *WARNINGS,
         "-ffunction-sections",
         "-fdata-sections",
         f"-I{COMMON_DIR}",
-        *(f"-I{d}" for d in include_dirs),
+        *(f"-I{Path(d).resolve()}" for d in include_dirs),
         *(f"-D{k}={v}" for k, v in (defines or {}).items()),
         *extra_cflags,
     ]
@@ -162,7 +168,8 @@ def build_elf(
 
     def compile_one(pair: tuple[Path, Path]) -> subprocess.CompletedProcess:
         src, obj = pair
-        return subprocess.run([tools.gcc, *cflags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
+        return subprocess.run([tools.gcc, *cflags, "-c", _relative(src.resolve(), out_dir), "-o",
+                               _relative(obj, out_dir)], capture_output=True, text=True, cwd=out_dir)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for proc in pool.map(compile_one, zip(all_sources, objects)):
@@ -174,17 +181,25 @@ def build_elf(
         "-nostartfiles",
         "--specs=nano.specs",
         "--specs=nosys.specs",
-        *map(str, objects),
-        f"-T{linker_script}",
+        *(_relative(o, out_dir) for o in objects),
+        f"-T{_relative(linker_script, out_dir)}",
         "-Wl,--gc-sections",
-        f"-Wl,-Map={map_file}",
+        f"-Wl,-Map={_relative(map_file, out_dir)}",
         "-o",
-        str(elf),
+        _relative(elf, out_dir),
     ]
-    proc = subprocess.run(link, capture_output=True, text=True)
+    proc = subprocess.run(link, capture_output=True, text=True, cwd=out_dir)
     if proc.returncode != 0:
         raise _build_error(board, layout, proc.stderr)
     return BuildResult(elf=elf, map_file=map_file, linker_script=linker_script, layout=layout, sections=section_sizes(elf))
+
+
+def _relative(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when it lies below it, else as it is."""
+    try:
+        return str(Path(path).relative_to(base))
+    except ValueError:
+        return str(path)
 
 
 def _object_names(sources: list[Path]) -> list[str]:
