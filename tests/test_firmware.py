@@ -92,3 +92,27 @@ def test_uart_console_under_qemu(tmp_path, name, boards_dir):
     run = run_elf(build.elf, board.qemu_machine, capture_uart=True, timeout_s=20)
     assert run.exit_code == 0
     assert run.uart == f"hello over the UART from tinyprune on {name}\n"
+
+
+def test_firmware_fingerprint_follows_the_runtime_sources(tmp_path, monkeypatch):
+    """The deploy cache's verify key includes firmware_fingerprint(): an edited runtime source
+    changes it, so a stale verification is never reused."""
+    import shutil
+
+    from tinyprune import firmware
+
+    fw = tmp_path / "firmware"
+    for d in ("common", "harness", "runtime"):
+        shutil.copytree(firmware.FIRMWARE_DIR / d, fw / d)
+    monkeypatch.setattr(firmware, "FIRMWARE_DIR", fw)
+    firmware.firmware_fingerprint.cache_clear()
+    try:
+        before = firmware.firmware_fingerprint()
+        firmware.firmware_fingerprint.cache_clear()
+        assert firmware.firmware_fingerprint() == before  # deterministic
+        planner = fw / "runtime" / "tpr_planner.c"
+        planner.write_text(planner.read_text() + "/* edited */\n")
+        firmware.firmware_fingerprint.cache_clear()
+        assert firmware.firmware_fingerprint() != before
+    finally:
+        firmware.firmware_fingerprint.cache_clear()

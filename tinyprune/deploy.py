@@ -47,6 +47,7 @@ class DeployConfig:
     timeout_s: float | None = None
     renode_samples: int = 10  # samples compiled into the Renode/hardware image
     target: str = "qemu"  # what board/ in the deploy directory links for (tinyprune.integration.TARGETS)
+    opt: str = "-Os"  # the firmware's optimization level (--optimize)
 
 
 @dataclass
@@ -177,11 +178,12 @@ def target_samples(model: bytes, data, n: int) -> tuple[np.ndarray, np.ndarray, 
 def _stage_verify(tflite: bytes, board, data, cfg: DeployConfig, cache: StageCache, attempt: Attempt,
                   work: Path, say) -> tuple[dict, dict[str, bytes]]:
     """(verify report fields, firmware files): build for the board's QEMU machine and run the test set."""
+    from tinyprune.firmware import firmware_fingerprint
     from tinyprune.verify import build_hardware, verify_model
 
     inputs, labels, described = target_samples(tflite, data, cfg.samples)
     key = stage_key("verify", tflite, board.to_dict() | {"source": None}, inputs.tobytes(), labels.tobytes(),
-                    cfg.renode_samples)
+                    cfg.renode_samples, cfg.opt, firmware_fingerprint())
     hit = cache.get("verify", key)
     if hit:
         attempt.cached.append("verify")
@@ -189,7 +191,7 @@ def _stage_verify(tflite: bytes, board, data, cfg: DeployConfig, cache: StageCac
         return json.loads(hit.pop("verify_report.json")), hit
     work.mkdir(parents=True, exist_ok=True)
     result = verify_model(tflite, board, inputs, labels, work, timeout_s=cfg.timeout_s,
-                          progress=lambda text: say(f"verify: {text}"))
+                          progress=lambda text: say(f"verify: {text}"), opt=cfg.opt)
     fields = result.to_dict() | {"samples_from": described}
     files = {"firmware.elf": Path(result.elf).read_bytes(), "firmware.map": Path(result.map_file).read_bytes()}
     hw_dir = work / "hardware"
@@ -197,7 +199,7 @@ def _stage_verify(tflite: bytes, board, data, cfg: DeployConfig, cache: StageCac
     try:
         n = min(cfg.renode_samples, len(inputs))
         hw = build_hardware(tflite, board, inputs[:n], labels[:n], f"{n} test samples of {data.name}", hw_dir,
-                            work / "hw-build")
+                            work / "hw-build", opt=cfg.opt)
         fields["hardware"] = hw
         for name in ("firmware-hw.elf", hw["resc"], hw["robot"]):
             files[name] = (hw_dir / name).read_bytes()
@@ -312,7 +314,7 @@ def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_repor
            "flash_free_bytes": budget.flash_bytes - v["flash_bytes"], "ram_free_bytes": budget.ram_bytes - v["ram_bytes"]},
         speed={"instructions_per_inference": v["instructions_per_inference"],
                "macs_per_inference": v["macs_per_inference"], "instructions_per_mac": v["instructions_per_mac"],
-               "estimated_latency_ms": v["estimated_latency_ms"],
+               "estimated_latency_ms": v["estimated_latency_ms"], "opt_flag": v.get("opt_flag", "-Os"),
                "note": "instructions counted by QEMU -icount; latency = instructions / clock, an estimate"},
         # which stages came from the cache depends on earlier runs, not on the inputs: run field
         attempts=[{k: v for k, v in asdict(a).items() if k != "cached"} for a in attempts],

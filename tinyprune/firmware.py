@@ -7,6 +7,8 @@ linker's region-overflow message becomes a ``FirmwareTooBig`` error that says by
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -192,6 +194,20 @@ def build_elf(
     if proc.returncode != 0:
         raise _build_error(board, layout, proc.stderr)
     return BuildResult(elf=elf, map_file=map_file, linker_script=linker_script, layout=layout, sections=section_sizes(elf))
+
+
+@functools.lru_cache(maxsize=1)
+def firmware_fingerprint() -> str:
+    """A hash of everything a firmware build reads besides its inputs: the runtime, harness and
+    startup sources under firmware/ and the cross-compiler's version. Part of the deploy stage
+    cache's verify key, so that a changed runtime (an upgrade, a local edit) is built again."""
+    h = hashlib.sha256()
+    for path in sorted(p for d in ("common", "harness", "runtime") for p in (FIRMWARE_DIR / d).rglob("*")
+                       if p.is_file() and p.suffix in (".c", ".h", ".in", ".ld", ".S", ".s")):
+        h.update(str(path.relative_to(FIRMWARE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    proc = subprocess.run([CrossTools.find().gcc, "--version"], capture_output=True, text=True)
+    h.update(proc.stdout.encode())
+    return h.hexdigest()[:16]
 
 
 def _relative(path: Path, base: Path) -> str:

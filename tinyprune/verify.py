@@ -287,6 +287,7 @@ class VerifyResult:
     ops: list[str]
     elf: str = ""
     map_file: str = ""
+    opt_flag: str = "-Os"  # the compiler's optimization level for the firmware
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -294,7 +295,7 @@ class VerifyResult:
 
 def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndarray | None,
                  work_dir: Path, timeout_s: float | None = None,
-                 stack_bytes: int = DEFAULT_STACK_BYTES, progress=None) -> VerifyResult:
+                 stack_bytes: int = DEFAULT_STACK_BYTES, progress=None, opt: str = "-Os") -> VerifyResult:
     """Build, run on QEMU, compare with TFLite Micro. ``inputs`` are already in the model's dtype."""
     info: ModelInfo = read_model(model)
     if len(info.inputs) != 1 or len(info.outputs) != 1:
@@ -306,7 +307,7 @@ def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndar
                        hint="labels must be class indices 0..outputs-1; use the dataset the model was built for")
     step = progress or (lambda text: None)
     step("building firmware")
-    hb = build_harness(model, board, work_dir, stack_bytes=stack_bytes)
+    hb = build_harness(model, board, work_dir, stack_bytes=stack_bytes, opt=opt)
     step(f"running {len(inputs)} samples on QEMU {board.qemu_machine}")
     target = run_on_qemu(hb, board, inputs, output_dtype=info.outputs[0].numpy_dtype, timeout_s=timeout_s,
                          macs_per_inference=info.macs)
@@ -349,11 +350,12 @@ def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndar
         macs_per_inference=info.macs,
         instructions_per_mac=instr / info.macs if info.macs else None,
         estimated_latency_ms=instr / board.clock_hz * 1000.0,
-        fits=fits, ops=hb.ops, elf=str(hb.elf), map_file=str(hb.build.map_file),
+        fits=fits, ops=hb.ops, elf=str(hb.elf), map_file=str(hb.build.map_file), opt_flag=opt,
     )
 
 
-def build_hardware(model: bytes, board, inputs, labels, described: str, out_dir: Path, work: Path) -> dict:
+def build_hardware(model: bytes, board, inputs, labels, described: str, out_dir: Path, work: Path,
+                   opt: str = "-Os") -> dict:
     """The UART/embedded-samples image at the board's addresses, with its Renode scripts.
     ``inputs`` are in the model's dtype and layout; ``labels`` may be None."""
     from tinyprune import renode
@@ -361,7 +363,7 @@ def build_hardware(model: bytes, board, inputs, labels, described: str, out_dir:
     if labels is None:
         labels = np.full(len(inputs), -1)
     hb = build_harness(model, board, work, name="firmware-hw", hardware=True,
-                       embedded=EmbeddedSamples(inputs, labels))
+                       embedded=EmbeddedSamples(inputs, labels), opt=opt)
     shutil.copy(hb.build.elf, out_dir / "firmware-hw.elf")
     shutil.copy(hb.build.map_file, out_dir / "firmware-hw.map")
     host = host_outputs(model, inputs)

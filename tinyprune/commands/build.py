@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 from tinyprune.commands._common import add_board_options, add_output_options
-from tinyprune.commands._target import add_samples_options, pick_samples, print_table, read_tflite, size_lines
+from tinyprune.commands._target import (OPTIMIZE_FLAGS, add_optimize_option, add_samples_options, pick_samples,
+                                        print_table, read_tflite, size_lines)
 
 HELP = "build firmware for a board around a .tflite"
 DESCRIPTION = """\
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_options(parser)
     parser.add_argument("--hardware", action="store_true",
                         help="also build for the real board / Renode (UART output, embedded samples)")
+    add_optimize_option(parser)
     add_samples_options(parser, default_limit=10)
 
 
@@ -50,17 +52,19 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, args.force)
     with staged_output(args.out, args.force) as tmp:
         work = tmp / ".build"
-        hb = build_harness(model, board, work)
+        opt = OPTIMIZE_FLAGS[args.optimize]
+        hb = build_harness(model, board, work, opt=opt)
         shutil.copy(hb.build.elf, tmp / "firmware.elf")
         shutil.copy(hb.build.map_file, tmp / "firmware.map")
         report = new_report("build", board=board.name, core=board.core, model=str(args.model),
-                            qemu_machine=board.qemu_machine, arena_bytes=hb.arena_bytes, ops=hb.ops, **hb.sizes)
+                            qemu_machine=board.qemu_machine, optimize=args.optimize, opt_flag=opt,
+                            arena_bytes=hb.arena_bytes, ops=hb.ops, **hb.sizes)
         if args.hardware:
             inputs, labels, described = pick_samples(model, args)
-            report["hardware"] = build_hardware(model, board, inputs, labels, described, tmp, work)
+            report["hardware"] = build_hardware(model, board, inputs, labels, described, tmp, work, opt=opt)
         shutil.rmtree(work)
         write_report(tmp / "build_report.json", report)
-    print(f"Built firmware for {board.name} ({board.core}, QEMU {board.qemu_machine}): it fits.")
+    print(f"Built firmware for {board.name} ({board.core}, QEMU {board.qemu_machine}, {report['opt_flag']}): it fits.")
     print_table(size_lines(report))
     print(f"Wrote {args.out}/firmware.elf, firmware.map, build_report.json"
           + (f", firmware-hw.elf, {board.name}.resc, {board.name}.robot" if args.hardware else ""))

@@ -44,11 +44,13 @@ Examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tinyprune.commands import prune
+    from tinyprune.commands._target import add_optimize_option
 
     prune.add_arguments(parser)  # model, board, budget, search, output options: the same spelling
     g = add_pipeline_options(parser)
     g.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
                    help="qemu (default); renode also runs the generated Robot test when renode-test is on PATH")
+    add_optimize_option(g)
     g.add_argument("--target", choices=("qemu", "hardware"), default="qemu",
                    help="what DIR/board/ links for: qemu (default; the board's QEMU machine's addresses, "
                         "semihosting, so the example runs under qemu-system-arm) or hardware (the board's own "
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from tinyprune import deploy_report, renode
     from tinyprune.cache import DIR_NAME, StageCache
     from tinyprune.commands.prune import budget_from_args, prepare_weights, prune_config_from_args
+    from tinyprune.commands._target import OPTIMIZE_FLAGS
     from tinyprune.commands.train import load_inputs
     from tinyprune.convert import ConvertConfig
     from tinyprune.deploy import DeployConfig, board_with_budget, deploy, pruning_budget
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DeployConfig(prune=prune_cfg,
                        convert=ConvertConfig(calibration_samples=args.calibration_samples, seed=args.seed, name=name),
                        samples=args.limit, max_attempts=args.max_attempts, timeout_s=args.timeout,
-                       target=args.target)
+                       target=args.target, opt=OPTIMIZE_FLAGS[args.optimize])
     cache_root = None if args.no_cache else (args.cache_dir or Path(args.out).resolve().parent / DIR_NAME)
     cache = StageCache(cache_root)
     print(f"Deploying {args.model} to {board.name} ({board.mcu}, {board.core}): budget flash "

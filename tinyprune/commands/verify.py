@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from tinyprune.commands._common import add_board_options, add_json_option
-from tinyprune.commands._target import add_samples_options, pick_samples, print_table, read_tflite, size_lines
+from tinyprune.commands._target import (OPTIMIZE_FLAGS, add_optimize_option, add_samples_options, pick_samples,
+                                        print_table, read_tflite, size_lines)
 
 HELP = "run a .tflite on an emulated board and check it against the host"
 DESCRIPTION = """\
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="qemu (default, always available) or renode (needs renode-test on PATH)")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="kill the emulator after this long (default: from the model's MACs)")
+    add_optimize_option(parser)
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the firmware (ELF, map, harness sources) in DIR (a new directory)")
     parser.add_argument("--force", action="store_true",
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Verifying {args.model} on {board.name} ({board.core}) in QEMU {board.qemu_machine} with {described}")
     with tempfile.TemporaryDirectory(prefix="tinyprune-verify-") as tmp:
         result = verify_model(model, board, inputs, labels, Path(tmp), timeout_s=args.timeout,
-                              progress=lambda text: print(f"  ... {text}", flush=True))
+                              progress=lambda text: print(f"  ... {text}", flush=True),
+                              opt=OPTIMIZE_FLAGS[args.optimize])
         if args.keep:
             with staged_output(args.keep, args.force) as keep:  # never into a directory of the user's
                 shutil.copytree(tmp, keep, dirs_exist_ok=True)
@@ -102,6 +105,8 @@ def print_summary(r: dict) -> None:
                     f"counts; QEMU models no cycles)"),
         ("fits", "yes" if r["fits"] else "NO"),
     ]
+    if r.get("opt_flag"):
+        rows.insert(1, ("compiled", f"{r['opt_flag']} (--optimize {'speed' if r['opt_flag'] == '-O2' else 'size'})"))
     print_table(rows)
 
 
@@ -115,7 +120,8 @@ def run_renode(model: bytes, board, args) -> int:
     out = args.keep or Path(tempfile.mkdtemp(prefix="tinyprune-renode-"))
     out.mkdir(parents=True, exist_ok=True)
     inputs, labels, described = pick_samples(model, args)
-    hw = build_hardware(model, board, inputs, labels, described, out, out / ".build")
+    hw = build_hardware(model, board, inputs, labels, described, out, out / ".build",
+                        opt=OPTIMIZE_FLAGS[args.optimize])
     renode.run_robot(out / hw["robot"])
     print(f"Renode: {board.name} printed the expected outputs digest {hw['expected_digest']} "
           f"({hw['samples']}); scripts in {out}")
