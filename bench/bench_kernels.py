@@ -5,8 +5,8 @@ Models: the zoo's MLPerf Tiny architectures at their MLPerf sizes (ds-cnn, resne
 mobilenetv1-025, fc-autoencoder) and mnist1d-cnn, as the Keras rebuilds in tests/runtime_models.py
 with random weights (cached on disk, shared with the tests and bench_runtime).
 
-Method: the verification harness (firmware/harness/harness.c) built at -O2 (and -Os, the default
-of `tinyprune build`, on Cortex-M4) for each core, run on the core's QEMU machine with
+Method: the verification harness (firmware/harness/harness.c) built at -O2 (and on Cortex-M4 at -Os,
+the default of `tinyprune build`, and -Os -DTPR_FAST_KERNELS=1, its --optimize balanced) for each core, run on the core's QEMU machine with
 `-icount shift=0`; SysTick around tpr_invoke gives instructions per inference (not cycles: QEMU
 models no pipeline). Every output is compared with TFLite Micro on the host. Each core runs on an
 MPS2/MPS3 machine with the machine's whole memory, so every model fits; ARMv6-M code (M0+) runs on
@@ -41,6 +41,7 @@ SAMPLES = 2
 TARGET_IPM = 3.0  # Cortex-M4, ds-cnn and resnet8: CMSIS-NN parity
 TARGET_ARENA_GEOMEAN = 0.6
 TARGET_TEXT_O2 = 20 * 1024  # runtime .text, every operator, -O2, Cortex-M4
+BALANCED = "-Os -DTPR_FAST_KERNELS=1"  # --optimize balanced: the fast convolution kernels at -Os
 REFERENCE = ("issue 9's reference figures (TFLM 2025, Cortex-M4, same QEMU method, ds-cnn): "
              "TFLM reference kernels ~16 instructions/MAC, TFLM + CMSIS-NN ~2.9, SMLAD floor 0.5")
 
@@ -201,7 +202,8 @@ def run() -> list[dict]:
     from tinyprune.verify import host_outputs
 
     models = _models()
-    jobs = [(name, core, "-O2") for name in models for core in CORES] + [(name, "cortex-m4", "-Os") for name in models]
+    jobs = [(name, core, "-O2") for name in models for core in CORES] + [
+        (name, "cortex-m4", opt) for opt in ("-Os", BALANCED) for name in models]
     inputs = {name: random_inputs(read_model(m).inputs[0], SAMPLES, seed=1) for name, m in models.items()}
     expected = {name: host_outputs(m, inputs[name]) for name, m in models.items()}
     with ThreadPoolExecutor(max_workers=2) as pool:

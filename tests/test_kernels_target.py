@@ -33,6 +33,7 @@ TARGETS = [
     ("cortex-m3", "rpi-pico", "-O2"),
     ("cortex-m4", "mps2-an386", "-O0"),  # the DSP intrinsics without the assembly loop
     ("cortex-m4", "mps2-an386", "-Os"),
+    ("cortex-m4", "mps2-an386", "-Os -DTPR_FAST_KERNELS=1"),  # --optimize balanced: -O2's kernels at -Os
     ("cortex-m4", "mps2-an386", "-O2"),
     ("cortex-m4", "mps2-an386", "-O2 -DTPR_WIDE_MAX=576"),  # 2x2 blocks widen 3x3 windows of 64 channels
     ("cortex-m7", "nucleo-h743zi", "-O2"),  # on the AN500
@@ -332,7 +333,8 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
     nm = CrossTools.find().gcc.replace("-gcc", "-nm")
     symbols = subprocess.run([nm, str(build.elf)], capture_output=True, text=True, check=True).stdout
     assert ("tpr_dot14_mve" in symbols) == (core == "cortex-m55" and opt != "-O0"), f"{core}: MVE presence is wrong"
-    assert ("tpr_words14x" in symbols) == (core in ("cortex-m4", "cortex-m7", "cortex-m33") and opt.startswith("-O2")), \
+    fast = opt.startswith("-O2") or "-DTPR_FAST_KERNELS=1" in opt  # the fast variants, not the -Os ones
+    assert ("tpr_words14x" in symbols) == (core in ("cortex-m4", "cortex-m7", "cortex-m33") and fast), \
         f"{core}: one-row FC path"
 
     work = tmp_path / "run"

@@ -97,6 +97,23 @@ def test_code_size_o2_cold_files_for_size(tmp_path):
     assert o2["depthwise_conv_2d"] == plain["depthwise_conv_2d"] > small["depthwise_conv_2d"]
 
 
+def test_fast_kernels_at_os_change_only_the_convolution_files(tmp_path):
+    """-Os -DTPR_FAST_KERNELS=1 (--optimize balanced): the convolution and depthwise files take
+    their fast variants (larger than at -Os, smaller than at -O2); every other file is as at -Os."""
+    from tinyprune import runtime
+
+    board = _board("nucleo-f446re")
+    small = runtime.object_text_sizes(runtime.cross_compile(board, tmp_path / "os", opt="-Os"))
+    fast = runtime.object_text_sizes(runtime.cross_compile(board, tmp_path / "fast", opt="-Os",
+                                                           defines=["-DTPR_FAST_KERNELS=1"]))
+    o2 = runtime.object_text_sizes(runtime.cross_compile(board, tmp_path / "o2", opt="-O2"))
+    hot = {"conv_common", "depthwise_conv_2d"}
+    for name in hot:
+        assert small[name] < fast[name] < o2[name], (name, small[name], fast[name], o2[name])
+    assert {k: v for k, v in fast.items() if k not in hot} == {k: v for k, v in small.items() if k not in hot}
+    assert sum(fast.values()) - sum(small.values()) < 2500
+
+
 def test_per_model_op_selection(tmp_path):
     """Only the operators a model uses are compiled; the rest leave empty objects."""
     from tinyprune import runtime

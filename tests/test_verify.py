@@ -213,21 +213,23 @@ def test_cli_verify_digits(cli, tmp_path, zoo_models):
     assert "bit-exact       yes" in r.stdout
 
 
-def test_cli_verify_optimize_speed_runs_fewer_instructions_for_more_code(cli, tmp_path, zoo_models):
-    """--optimize speed builds the firmware at -O2: bit-exact still, fewer instructions per inference
-    than the default -Os, and more runtime code."""
+def test_cli_verify_optimize_levels_trade_code_for_instructions(cli, tmp_path, zoo_models):
+    """--optimize balanced (-Os with the fast convolution kernels) and speed (-O2): bit-exact still,
+    each fewer instructions per inference than the one before, for more runtime code."""
     model_path = tmp_path / "m.tflite"
     model_path.write_bytes(zoo_models["ds-cnn"])
     reports = {}
-    for optimize in ("size", "speed"):
+    for optimize in ("size", "balanced", "speed"):
         r = cli("verify", model_path, "--board", "nucleo-f446re", "--random", "2", "--optimize", optimize,
                 "--json", tmp_path / f"{optimize}.json")
         assert r.code == 0, r.stderr
         reports[optimize] = json.loads((tmp_path / f"{optimize}.json").read_text())
-    size, speed = reports["size"], reports["speed"]
-    assert (size["opt_flag"], speed["opt_flag"]) == ("-Os", "-O2") and size["bit_exact"] and speed["bit_exact"]
-    assert speed["instructions_per_inference"] < 0.8 * size["instructions_per_inference"]
-    assert speed["runtime_code_bytes"] > size["runtime_code_bytes"]
+    size, balanced, speed = reports["size"], reports["balanced"], reports["speed"]
+    assert (size["opt_flag"], balanced["opt_flag"], speed["opt_flag"]) == ("-Os", "-Os -DTPR_FAST_KERNELS=1", "-O2")
+    assert size["bit_exact"] and balanced["bit_exact"] and speed["bit_exact"]
+    assert speed["instructions_per_inference"] < balanced["instructions_per_inference"] < \
+        0.8 * size["instructions_per_inference"]
+    assert size["runtime_code_bytes"] < balanced["runtime_code_bytes"] < speed["runtime_code_bytes"]
     assert "compiled        -O2 (--optimize speed)" in r.stdout
     r = cli("verify", model_path, "--board", "nucleo-f446re", "--random", "2", "--optimize", "fast")
     assert r.code == 2 and "invalid choice: 'fast'" in r.stderr

@@ -153,7 +153,7 @@ def build_elf(
     # ELF and the map file are the same for the same inputs wherever the build ran.
     cflags = [
         *target_flags(board),
-        opt,
+        *opt.split(),  # a level and possibly -D settings (--optimize balanced)
         "-g",
         f"-ffile-prefix-map={out_dir}=.",
         f"-ffile-prefix-map={FIRMWARE_DIR.resolve()}=tinyprune/firmware",

@@ -23,13 +23,14 @@ def add_samples_options(parser: argparse.ArgumentParser, default_limit: int = 20
 
 # --optimize: the compiler's level for the firmware (the runtime's own files whose speed shows in
 # no figure are compiled for size either way, see firmware/runtime/tpr_config.h)
-OPTIMIZE_FLAGS = {"size": "-Os", "speed": "-O2"}
+OPTIMIZE_FLAGS = {"size": "-Os", "balanced": "-Os -DTPR_FAST_KERNELS=1", "speed": "-O2"}
 
 
 def add_optimize_option(parser) -> None:
     parser.add_argument("--optimize", choices=tuple(OPTIMIZE_FLAGS), default="size",
-                        help="size (-Os, default: the smallest flash) or speed (-O2: the fast kernels "
-                             "unrolled, 1.4-1.6x fewer instructions on Cortex-M4 on ds-cnn and resnet8, for about 5 KB more code)")
+                        help="size (-Os, default: the smallest flash), balanced (-Os with the fast "
+                             "convolution kernels: on Cortex-M4 ds-cnn 2.6 instructions/MAC instead of 3.7, "
+                             "for about 2 KB more code) or speed (-O2: 2.3, for about 5 KB more)")
 
 
 def positive_int(text: str) -> int:

@@ -106,7 +106,8 @@ def print_summary(r: dict) -> None:
         ("fits", "yes" if r["fits"] else "NO"),
     ]
     if r.get("opt_flag"):
-        rows.insert(1, ("compiled", f"{r['opt_flag']} (--optimize {'speed' if r['opt_flag'] == '-O2' else 'size'})"))
+        name = next((k for k, v in OPTIMIZE_FLAGS.items() if v == r["opt_flag"]), None)
+        rows.insert(1, ("compiled", r["opt_flag"] + (f" (--optimize {name})" if name else "")))
     print_table(rows)
 
 

@@ -14,6 +14,7 @@
  *  - 1x1 convolutions with stride 1 are one row of positions (a matrix product).
  * Multipliers are computed once per output channel and invoke (once per invoke for per-tensor
  * scales); requantization is tpr_mbqm. */
+#define TPR_HOT_FILE /* TPR_FAST_KERNELS applies: tpr_config.h */
 #include "dot_int8.h"
 #include "tpr_kernel.h"
 

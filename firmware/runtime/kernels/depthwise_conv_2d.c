@@ -6,6 +6,7 @@
  * filter, so one word load brings a tap's four channels (DSP: widened with SXTAB16/SXTB16 and
  * multiplied with SMLABB/SMLATT into four accumulators). Remaining channels and other depth
  * multipliers go through the shared loops (tpr_conv_run): one input channel per output channel. */
+#define TPR_HOT_FILE /* TPR_FAST_KERNELS applies: tpr_config.h */
 #include "dot_int8.h"
 #include "tpr_kernel.h"
 
