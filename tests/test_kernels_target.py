@@ -30,6 +30,7 @@ SAMPLES = 2  # random inputs per model
 # benchmarks use, and -O0; the M3 build runs on the AN385 with a board file borrowed from the Pico.
 TARGETS = [
     ("cortex-m0plus", "rpi-pico", "-O2"),  # ARMv6-M: tpr_dot22_v6m's assembly (on the AN385's M3)
+    ("cortex-m0plus", "rpi-pico", "-Os -DTPR_FAST_KERNELS=1"),  # the fast C paths without the assembly
     ("cortex-m3", "rpi-pico", "-O2"),
     ("cortex-m4", "mps2-an386", "-O0"),  # the DSP intrinsics without the assembly loop
     ("cortex-m4", "mps2-an386", "-Os"),

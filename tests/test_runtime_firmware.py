@@ -57,6 +57,16 @@ def test_strict_cross_build_without_globals(tmp_path, name):
     assert external <= {"memcpy", "memset"}, external
 
 
+@pytest.mark.parametrize("name", _one_board_per_core())
+def test_fast_kernels_at_os_build_for_every_core(tmp_path, name):
+    """-Os -DTPR_FAST_KERNELS=1 (--optimize balanced) compiles strictly for every core (on Armv6-M
+    without the Thumb-1 assembly, whose constraints GCC cannot meet at -Os)."""
+    from tinyprune import runtime
+
+    objects = runtime.cross_compile(_board(name), tmp_path, opt="-Os", defines=["-DTPR_FAST_KERNELS=1"])
+    assert all(o.stat().st_size > 0 for o in objects)
+
+
 def test_strict_host_build():
     """The host compiler with extra warnings on top of the project's strict set."""
     from tinyprune import runtime

@@ -705,7 +705,7 @@ def summary_lines(report: dict) -> list[str]:
              f"{report.get('mismatches', NA)} of {report.get('samples', NA)} target outputs differ from TFLite Micro's",
              f"  speed      {fmt_count(sp.get('instructions_per_inference'))} instructions per inference "
              f"({fmt_count(sp.get('macs_per_inference'))} MACs, "
-             f"{fmt_count(sp.get('instructions_per_mac'), 2)} per MAC)",
+             f"{fmt_count(sp.get('instructions_per_mac'), 2)} per MAC, built {sp.get('opt_flag', '-Os')})",
              f"  latency    {_latency(sp)} at {_clock_mhz(report)}: "
              f"{LATENCY_CAVEAT_SHORT}"]
     attempts = report.get("attempts") or []

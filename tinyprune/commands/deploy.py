@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
           f"{budget.flash_bytes} B, RAM {budget.ram_bytes} B ({budget.source})", flush=True)
     start = time.monotonic()
     board_with_budget(board, budget.flash_bytes, budget.ram_bytes)  # --flash/--ram within the board
-    check_budget(model, shape, pruning_budget(budget), prune_cfg, core=board.core)  # before training anything
+    check_budget(model, shape, pruning_budget(budget, cfg.opt), prune_cfg, core=board.core)  # before training anything
     weights = prepare_weights(args, model, info, data, task, shape)
     with staged_output(args.out, args.force) as tmp:
         outcome = deploy(model, info, data, shape, task, board, budget, cfg, cache, tmp / ".work",

@@ -316,7 +316,8 @@ static __attribute__((noinline, unused)) void tpr_words14x(const uint32_t *xw, c
 #define TPR_WORDS14X 0
 #endif
 
-#if defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !TPR_SMALL
+/* (not at -Os, even with TPR_FAST_KERNELS: GCC then cannot meet the assembly's constraints) */
+#if defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) && !TPR_SMALL
 /* tpr_dot22 for Armv6-M (Cortex-M0/M0+), n > 0: 16 instructions for 4 multiply-accumulates. The
  * C loop needs 4 pointers, an index, temporaries and 4 accumulators, more than the 8 low
  * registers Thumb-1 loads and multiplies with, and GCC spills; here the accumulators live in
@@ -439,7 +440,7 @@ static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8
         acc.b0 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ua), acc.b0);
         acc.b1 = tpr_smlad(tpr_sx_hi(vb), tpr_sx_hi(ub), acc.b1);
     }
-#elif defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !TPR_SMALL
+#elif defined(__ARM_ARCH_6M__) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) && !TPR_SMALL
     if (n > 0) {
         uint32_t v[4];
         v[0] = acc.a0;
