@@ -134,13 +134,13 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print(f"\nReport: {args.out}/report.html (and report.md, report.json)")
     lines = report["integration"]
-    where = ("the board's own addresses" if args.target == "hardware"
-             else "the QEMU machine's addresses (--target hardware: the board's own)")
-    print(f"\nTo use the model in your firmware build (board/ links at {where}), add:")
+    print("\nTo use the model in your firmware build, add:")
     for line in lines.get("cmake", []):
         print(f"  CMake:  {line}")
     for line in lines.get("make", []):
         print(f"  Make:   {line}")
+    print("board/ links at the board's own addresses (--target hardware)." if args.target == "hardware" else
+          "board/ links at the QEMU machine's addresses; --target hardware links at the board's own.")
     if not outcome.fits or not outcome.bit_exact:
         raise CheckFailed("the deployed firmware failed a check (see the summary above)")
     return 0
