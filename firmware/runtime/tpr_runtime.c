@@ -11,6 +11,16 @@ enum { OC_DEPRECATED_CODE = 0, OC_VERSION = 2, OC_CODE = 3 };
 
 #define ALIAS_MARK TPR_LIFE_ALIAS /* first[]: shares its root's memory (root index in size[]) */
 
+/* The buffer whose memory tensor i uses: i itself, or the end of its chain of aliases (a reshape's
+ * points at a root; an in-place takeover can make that root an alias in turn). */
+static uint32_t root_of(const uint16_t *first, const uint32_t *size, uint32_t i)
+{
+    while (first[i] == ALIAS_MARK) {
+        i = size[i];
+    }
+    return i;
+}
+
 static uint32_t align_up(uint32_t v)
 {
     return (v + (TPR_ARENA_ALIGN - 1u)) & ~(uint32_t)(TPR_ARENA_ALIGN - 1u);
@@ -237,7 +247,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         if ((kern->flags & TPR_KFLAG_ALIAS) != 0 && c.in.len > 0) {
             int32_t a = (int32_t)tpr_fb_vec_u32(fb, &c.in, 0), b = (int32_t)tpr_fb_vec_u32(fb, &c.out, 0);
             if (a >= 0 && first[a] != TPR_LIFE_UNUSED) {
-                uint32_t root = first[a] == ALIAS_MARK ? size[a] : (uint32_t)a;
+                uint32_t root = root_of(first, size, (uint32_t)a);
                 if (size[root] == size[b]) {
                     first[b] = ALIAS_MARK;
                     size[b] = root;
@@ -278,8 +288,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
             if ((cand & 0xFFFFu) == 0xFFFFu) {
                 continue;
             }
-            for (r = cand & 0xFFFFu; first[r] == ALIAS_MARK; r = size[r]) {
-            }
+            r = root_of(first, size, cand & 0xFFFFu);
             if (last[r] != first[i] || r == i) {
                 continue;
             }
@@ -301,9 +310,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("the plan needs 2 GiB or more"));
     }
     for (i = 0; i < n; ++i) {
-        for (r = i; first[r] == ALIAS_MARK; r = size[r]) { /* along in-place takeovers */
-        }
-        m->loc[i] = m->loc[r];
+        m->loc[i] = m->loc[root_of(first, size, i)];
     }
     return TPR_OK;
 }
