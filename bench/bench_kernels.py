@@ -41,7 +41,6 @@ SAMPLES = 2
 TARGET_IPM = 3.0  # Cortex-M4, ds-cnn and resnet8: CMSIS-NN parity
 TARGET_ARENA_GEOMEAN = 0.6
 TARGET_TEXT_O2 = 20 * 1024  # runtime .text, every operator, -O2, Cortex-M4
-BALANCED = "-Os -DTPR_FAST_KERNELS=1"  # --optimize balanced: the fast convolution kernels at -Os
 REFERENCE = ("issue 9's reference figures (TFLM 2025, Cortex-M4, same QEMU method, ds-cnn): "
              "TFLM reference kernels ~16 instructions/MAC, TFLM + CMSIS-NN ~2.9, SMLAD floor 0.5")
 
@@ -99,7 +98,7 @@ def lower_bounds(model: bytes) -> tuple[int, int]:
 
 
 def _bounds(model: bytes, grow: bool) -> tuple[int, int]:
-    from tinyprune.costgraph import INPLACE_OPS, INPLACE_PAD_OPS
+    from tinyprune.costgraph import inplace_candidates
     from tinyprune.tflite_info import read_model
 
     info = read_model(model)
@@ -123,15 +122,13 @@ def _bounds(model: bytes, grow: bool) -> tuple[int, int]:
                 last.setdefault(i, k)
     for t in info.outputs:
         last[root[t.index]] = len(info.operators)
-    count = {i: math.prod(t.shape) for i, t in tensors.items()}
     for k, op in enumerate(info.operators):
-        if op.name not in INPLACE_OPS | INPLACE_PAD_OPS or len(op.outputs) != 1 or op.outputs[0] not in size:
+        if len(op.outputs) != 1 or op.outputs[0] not in size:
             continue
         b = op.outputs[0]
-        for a in op.inputs[:2]:
-            if a not in size or (op.name in INPLACE_OPS and (count[a] != count[b] or
-                                                             tensors[a].nbytes < tensors[b].nbytes)):
-                continue
+        ins = [(a, math.prod(tensors[a].shape), tensors[a].nbytes, False) if a in size else (a, 0, 0, True)
+               for a in op.inputs]
+        for a in inplace_candidates(op.name, ins, (math.prod(tensors[b].shape), tensors[b].nbytes)):
             r, rb = root[a], root[b]
             if last[r] != k or (size[rb] > size[r] and not grow):
                 continue
@@ -142,7 +139,7 @@ def _bounds(model: bytes, grow: bool) -> tuple[int, int]:
                     root[t] = r
             break
     pair = 0
-    for k, op in enumerate(info.operators):
+    for op in info.operators:
         if op.name in aliases:
             continue
         used = {root[i] for i in (*op.inputs, *op.outputs) if i in size}
@@ -197,13 +194,14 @@ def _text_section() -> tuple[dict, int]:
 
 
 def run() -> list[dict]:
+    from tinyprune.firmware import OPTIMIZE_FLAGS
     from tinyprune.samples import random_inputs
     from tinyprune.tflite_info import read_model
     from tinyprune.verify import host_outputs
 
     models = _models()
     jobs = [(name, core, "-O2") for name in models for core in CORES] + [
-        (name, "cortex-m4", opt) for opt in ("-Os", BALANCED) for name in models]
+        (name, "cortex-m4", OPTIMIZE_FLAGS[opt]) for opt in ("size", "balanced") for name in models]
     inputs = {name: random_inputs(read_model(m).inputs[0], SAMPLES, seed=1) for name, m in models.items()}
     expected = {name: host_outputs(m, inputs[name]) for name, m in models.items()}
     with ThreadPoolExecutor(max_workers=2) as pool:

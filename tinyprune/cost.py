@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
-from tinyprune.costgraph import ALIAS_OPS, INPLACE_OPS, INPLACE_PAD_OPS, Graph, lower
+from tinyprune.costgraph import ALIAS_OPS, Graph, inplace_candidates, lower
 
 
 @dataclass(frozen=True)
@@ -228,12 +228,11 @@ def plan_memory(graph: Graph, k: CostConstants = DEFAULT_CONSTANTS, alias: bool 
         for t in op.outputs:
             first[t], last[t] = i, i
             size[t] = _align(graph.tensors[t].nbytes, k.arena_alignment)
-        if alias and len(op.outputs) == 1 and op.kind in INPLACE_OPS | INPLACE_PAD_OPS:
+        if alias and len(op.outputs) == 1:
             out = graph.tensors[op.outputs[0]]
-            candidates[op.outputs[0]] = [
-                t for t in op.inputs[:2] if not graph.tensors[t].const and (
-                    op.kind in INPLACE_PAD_OPS
-                    or (graph.tensors[t].numel == out.numel and graph.tensors[t].nbytes >= out.nbytes))]
+            ins = [(t, graph.tensors[t].numel, graph.tensors[t].nbytes, graph.tensors[t].const) for t in op.inputs]
+            if takes := inplace_candidates(op.kind, ins, (out.numel, out.nbytes)):
+                candidates[op.outputs[0]] = takes
         if alias and op.kind in ALIAS_OPS and op.inputs and not graph.tensors[op.inputs[0]].const:
             src = op.inputs[0]
             r = root.get(src, src)
@@ -251,9 +250,7 @@ def plan_memory(graph: Graph, k: CostConstants = DEFAULT_CONSTANTS, alias: bool 
         tk_root, tk_last, tk_size, grew = dict(root), dict(last), dict(size), False
         for t in sorted(candidates):
             for a in candidates[t]:
-                r = a
-                while r in tk_root:
-                    r = tk_root[r]
+                r = _root_of(tk_root, a)
                 if tk_last[r] != first[t] or r == t:
                     continue
                 if tk_size[t] > tk_size[r]:
@@ -266,7 +263,8 @@ def plan_memory(graph: Graph, k: CostConstants = DEFAULT_CONSTANTS, alias: bool 
                 break
         return tk_root, tk_last, tk_size, grew
 
-    def placed(grow: bool):
+    def placed(grow: bool) -> tuple[MemoryPlan, bool]:
+        """The best of the planner's variants after the takeovers, and whether a root could grow."""
         tk_root, tk_last, tk_size, grew = take_over(grow)
         buffers = [t for t in first if t not in tk_root]
         best = None
@@ -274,21 +272,25 @@ def plan_memory(graph: Graph, k: CostConstants = DEFAULT_CONSTANTS, alias: bool 
             offsets, peak = _place(buffers, first, tk_last, tk_size, mode)
             if best is None or peak < best[1]:
                 best = (offsets, peak)
-        return best, buffers, tk_root, tk_last, tk_size, grew
+        offsets, peak = best
+        for t in tk_root:
+            offsets[t] = offsets[_root_of(tk_root, t)]
+        live = tuple(sum(tk_size[b] for b in buffers if first[b] <= i <= tk_last[b]) for i in range(n_ops))
+        return MemoryPlan(peak, offsets, live, {b: (first[b], tk_last[b]) for b in buffers}), grew
 
-    result = placed(True)
-    if result[-1]:
-        without = placed(False)
-        if without[0][1] <= result[0][1]:
-            result = without
-    (offsets, peak), buffers, tk_root, tk_last, tk_size, _ = result
-    for t in tk_root:
-        r = t
-        while r in tk_root:
-            r = tk_root[r]
-        offsets[t] = offsets[r]
-    live = tuple(sum(tk_size[b] for b in buffers if first[b] <= i <= tk_last[b]) for i in range(n_ops))
-    return MemoryPlan(peak, offsets, live, {b: (first[b], tk_last[b]) for b in buffers})
+    plan, grew = placed(True)
+    if grew:
+        without, _ = placed(False)
+        if without.peak_bytes <= plan.peak_bytes:
+            plan = without
+    return plan
+
+
+def _root_of(roots: dict[int, int], t: int) -> int:
+    """The buffer whose memory t uses, along its chain of aliases (tpr_runtime.c's root_of)."""
+    while t in roots:
+        t = roots[t]
+    return t
 
 
 def _place(buffers, first, last, size, mode) -> tuple[dict[int, int], int]:

@@ -40,6 +40,16 @@ INPLACE_OPS = {"ADD", "MUL", "LOGISTIC", "TANH", "HARD_SWISH", "QUANTIZE"}
 INPLACE_PAD_OPS = {"PAD", "PADV2"}
 
 
+def inplace_candidates(kind: str, inputs, output) -> list[int]:
+    """The inputs (of the first two) an operator's only output may take over if they die there, as
+    tpr_runtime.c notes them. ``inputs``: (index, elements, bytes, constant) per input;
+    ``output``: (elements, bytes)."""
+    if kind not in INPLACE_OPS | INPLACE_PAD_OPS:
+        return []
+    return [i for i, n, nbytes, const in inputs[:2]
+            if not const and (kind in INPLACE_PAD_OPS or (n == output[0] and nbytes >= output[1]))]
+
+
 @dataclass(frozen=True)
 class GTensor:
     """One tensor of the TFLite graph."""

@@ -29,6 +29,7 @@ import numpy as np
 
 from tinyprune.cache import StageCache, stage_key, torch_model_hash
 from tinyprune.errors import BadInput, BudgetError, CheckFailed, FirmwareTooBig
+from tinyprune.firmware import OPTIMIZE_FLAGS
 
 # What the verification firmware needs beyond the .tflite and the runtime's kernels, measured with
 # arm-none-eabi-size on the harness for cortex-m4 (startup, semihosting I/O, SysTick, harness main:
@@ -75,7 +76,7 @@ class DeployOutcome:
 
 # runtime code beyond the cost model's (-Os) estimate at the other --optimize levels: the fast
 # convolution kernels, +2.1 KB at -Os and +5.3 KB at -O2 on ds-cnn (Cortex-M4), with a margin
-OPT_CODE_EXTRA = {"-Os -DTPR_FAST_KERNELS=1": 2560, "-O2": 6144}
+OPT_CODE_EXTRA = {OPTIMIZE_FLAGS["balanced"]: 2560, OPTIMIZE_FLAGS["speed"]: 6144}
 
 
 def pruning_budget(budget, opt: str = "-Os"):

@@ -148,9 +148,9 @@ def build_elf(
     for src in all_sources:
         if not src.is_file():
             raise BadInput(f"firmware source {src} does not exist")
-    # Compiled and linked from out_dir with relative paths, and the remaining absolute ones (the
-    # project's sources, generated sources elsewhere) mapped to fixed names in the debug info: the
-    # ELF and the map file are the same for the same inputs wherever the build ran.
+    # Compiled and linked from out_dir with relative paths, and the project's sources mapped to a
+    # fixed name in the debug info: the ELF and the map file are the same for the same inputs
+    # wherever the build ran.
     cflags = [
         *target_flags(board),
         *opt.split(),  # a level and possibly -D settings (--optimize balanced)
@@ -194,6 +194,12 @@ def build_elf(
     if proc.returncode != 0:
         raise _build_error(board, layout, proc.stderr)
     return BuildResult(elf=elf, map_file=map_file, linker_script=linker_script, layout=layout, sections=section_sizes(elf))
+
+
+# --optimize: the compiler's level for a firmware build, with the runtime's settings that go with it
+# (the runtime's files whose speed shows in no figure are compiled for size at any level, see
+# firmware/runtime/tpr_config.h)
+OPTIMIZE_FLAGS = {"size": "-Os", "balanced": "-Os -DTPR_FAST_KERNELS=1", "speed": "-O2"}
 
 
 @functools.lru_cache(maxsize=1)

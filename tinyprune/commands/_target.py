@@ -21,12 +21,9 @@ def add_samples_options(parser: argparse.ArgumentParser, default_limit: int = 20
     parser.add_argument("--seed", type=int, default=0, help="seed for --random inputs (default 0)")
 
 
-# --optimize: the compiler's level for the firmware (the runtime's own files whose speed shows in
-# no figure are compiled for size either way, see firmware/runtime/tpr_config.h)
-OPTIMIZE_FLAGS = {"size": "-Os", "balanced": "-Os -DTPR_FAST_KERNELS=1", "speed": "-O2"}
-
-
 def add_optimize_option(parser) -> None:
+    from tinyprune.firmware import OPTIMIZE_FLAGS
+
     parser.add_argument("--optimize", choices=tuple(OPTIMIZE_FLAGS), default="size",
                         help="size (-Os, default: the smallest flash), balanced (-Os with the fast "
                              "convolution kernels: on Cortex-M4 ds-cnn 2.6 instructions/MAC instead of 3.7, "

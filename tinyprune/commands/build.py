@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 from tinyprune.commands._common import add_board_options, add_output_options
-from tinyprune.commands._target import (OPTIMIZE_FLAGS, add_optimize_option, add_samples_options, pick_samples,
-                                        print_table, read_tflite, size_lines)
+from tinyprune.commands._target import (add_optimize_option, add_samples_options, pick_samples, print_table,
+                                        read_tflite, size_lines)
+from tinyprune.firmware import OPTIMIZE_FLAGS
 
 HELP = "build firmware for a board around a .tflite"
 DESCRIPTION = """\

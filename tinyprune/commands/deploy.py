@@ -45,13 +45,14 @@ Examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tinyprune.commands import prune
     from tinyprune.commands._target import add_optimize_option
+    from tinyprune.integration import TARGETS
 
     prune.add_arguments(parser)  # model, board, budget, search, output options: the same spelling
     g = add_pipeline_options(parser)
     g.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
                    help="qemu (default); renode also runs the generated Robot test when renode-test is on PATH")
     add_optimize_option(g)
-    g.add_argument("--target", choices=("qemu", "hardware"), default="qemu",
+    g.add_argument("--target", choices=TARGETS, default="qemu",
                    help="what DIR/board/ links for: qemu (default; the board's QEMU machine's addresses, "
                         "semihosting, so the example runs under qemu-system-arm) or hardware (the board's own "
                         "flash and RAM addresses, output over its UART)")
@@ -76,11 +77,11 @@ def run(args: argparse.Namespace) -> int:
     from tinyprune import deploy_report, renode
     from tinyprune.cache import DIR_NAME, StageCache
     from tinyprune.commands.prune import budget_from_args, prepare_weights, prune_config_from_args
-    from tinyprune.commands._target import OPTIMIZE_FLAGS
     from tinyprune.commands.train import load_inputs
     from tinyprune.convert import ConvertConfig
     from tinyprune.deploy import DeployConfig, board_with_budget, deploy, pruning_budget
     from tinyprune.errors import BadInput, CheckFailed, ToolMissing
+    from tinyprune.firmware import OPTIMIZE_FLAGS
     from tinyprune.integration import user_build_lines
     from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic, write_files
     from tinyprune.prune import check_budget

@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 
 from tinyprune.commands._common import add_board_options, add_json_option
-from tinyprune.commands._target import (OPTIMIZE_FLAGS, add_optimize_option, add_samples_options, pick_samples,
-                                        print_table, read_tflite, size_lines)
+from tinyprune.commands._target import (add_optimize_option, add_samples_options, pick_samples, print_table,
+                                        read_tflite, size_lines)
+from tinyprune.firmware import OPTIMIZE_FLAGS
 
 HELP = "run a .tflite on an emulated board and check it against the host"
 DESCRIPTION = """\
