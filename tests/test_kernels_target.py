@@ -321,9 +321,8 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
     (tmp_path / "src" / "models.c").write_text(_models_c(list(blobs)))
     build = build_elf(board, [tmp_path / "src" / "main.c", tmp_path / "src" / "models.c", *runtime.sources()],
                       tmp_path / "build", name="kernels", include_dirs=runtime.include_dirs(),
-                      layout=emulation_layout(board, stack_bytes=4096), opt=opt.split()[0],
-                      defines={"TK_ARENA": str(arena), "TK_SAMPLES": str(SAMPLES)},
-                      extra_cflags=["-pedantic", *opt.split()[1:]])
+                      layout=emulation_layout(board, stack_bytes=4096), opt=opt,
+                      defines={"TK_ARENA": str(arena), "TK_SAMPLES": str(SAMPLES)}, extra_cflags=["-pedantic"])
 
     # the compiler chose the DSP kernels from -mcpu alone: SMLAD is in the image exactly on DSP cores
     objdump = CrossTools.find().gcc.replace("-gcc", "-objdump")
