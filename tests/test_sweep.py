@@ -128,6 +128,35 @@ def test_every_point_has_a_row_and_the_impossible_budget_fails_alone(local_sweep
 @pytest.mark.slow
 @pytest.mark.compile
 @pytest.mark.emulate
+def test_optimize_and_target_apply_to_every_point(local_sweep, tmp_path):
+    """--optimize speed --target hardware: the point's firmware is built at -O2 (larger, fewer
+    instructions than the same point of the default -Os sweep) and its board/ links at the
+    board's own addresses; the row, sweep.json and the summary say so."""
+    default = {r["id"]: r for r in _rows(local_sweep[0])}
+    out = tmp_path / "out"
+    proc = _sweep(tmp_path, *QUICK, "--boards", "rpi-pico", "--flash", "96K", "--optimize", "speed",
+                  "--target", "hardware", "--jobs", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (row,) = _rows(out)
+    assert row["status"] == "ok" and row["bit_exact"] is True and row["opt_flag"] == "-O2"
+    assert all(r["opt_flag"] == "-Os" for r in default.values() if r["status"] == "ok")
+    deploy = _doc(out)["config"]["deploy"]
+    assert deploy["opt"] == "-O2" and deploy["target"] == "hardware"
+    assert "firmware at -O2" in proc.stdout
+    assert "opt_flag" in (out / "sweep.csv").read_text().splitlines()[0].split(",")
+    report = json.loads((out / "points" / row["id"] / "report.json").read_text())
+    assert report["speed"]["opt_flag"] == "-O2" and report["board_target"] == "hardware"
+    assert "FLASH (rx)  : ORIGIN = 0x10000000" in (out / "points" / row["id"] / "board" / "linker.ld").read_text()
+    assert "ORIGIN = 0x10000000" not in (local_sweep[0] / "points" / row["id"] / "board" / "linker.ld").read_text()
+    same = default[row["id"]]
+    assert row["model_bytes"] == same["model_bytes"]  # digits-cnn fits 96K unpruned at either level
+    assert row["flash_bytes"] > same["flash_bytes"]
+    assert row["instructions_per_inference"] < 0.9 * same["instructions_per_inference"]
+
+
+@pytest.mark.slow
+@pytest.mark.compile
+@pytest.mark.emulate
 def test_shared_stages_run_once(local_sweep):
     """The unpruned model passes through on several boards: its conversion came from the cache."""
     out, _ = local_sweep

@@ -50,7 +50,7 @@ from tinyprune.errors import BadInput, TinypruneError, ToolMissing
 POINTS_DIR = "points"
 ROW_FIELDS = (  # sweep.csv's columns, in order; every row has every key
     "id", "board", "mcu", "core", "clock_hz", "board_flash_bytes", "board_ram_bytes", "flash_budget_bytes",
-    "ram_budget_bytes", "budget_source", "seed", "status", "fits", "bit_exact", "metric", "accuracy_target",
+    "ram_budget_bytes", "budget_source", "seed", "opt_flag", "status", "fits", "bit_exact", "metric", "accuracy_target",
     "accuracy_float", "accuracy_pruned", "accuracy_int8", "samples", "flash_bytes", "flash_free_bytes",
     "ram_bytes", "ram_free_bytes", "model_bytes", "arena_bytes", "params", "macs", "instructions_per_inference",
     "estimated_latency_ms", "passed_through", "attempts", "error_kind", "error", "spec",
@@ -122,7 +122,7 @@ class SweepInputs:
     task: str
     prune: dict  # asdict(PruneConfig); the point's seed replaces "seed"
     convert: dict  # asdict(ConvertConfig); the point's seed replaces "seed"
-    deploy: dict  # DeployConfig's other fields: samples, max_attempts, timeout_s
+    deploy: dict  # DeployConfig's other fields: samples, max_attempts, timeout_s, target, opt
     weights: dict  # how the float model was trained (the deploy report's "weights")
     cache_dir: str | None  # the stage cache; None with use_cache: a directory on each worker
     use_cache: bool = True
@@ -319,7 +319,7 @@ def row_from_report(point: Point, r: dict) -> dict:
                arena_bytes=s["arena_bytes"], params=r["prune"]["params_after"], macs=sp["macs_per_inference"],
                instructions_per_inference=sp["instructions_per_inference"],
                estimated_latency_ms=sp["estimated_latency_ms"], passed_through=r["prune"]["passed_through"],
-               attempts=len(r.get("attempts") or []))
+               attempts=len(r.get("attempts") or []), opt_flag=sp.get("opt_flag"))
     return row
 
 

@@ -73,9 +73,10 @@ def headline(doc: dict) -> str:
     s = doc.get("summary") or {}
     grid = doc.get("grid") or {}
     n = s.get("points", len(doc.get("rows") or []))
+    deploy = (doc.get("config") or {}).get("deploy") or {}
     return (f"{n} point(s): {len(grid.get('boards') or [])} board(s) x {grid.get('flash_label', NA)} flash x "
-            f"{grid.get('ram_label', NA)} RAM x {len(grid.get('seeds') or [])} seed(s); "
-            f"{s.get('ok', 0)} fit, {s.get('failed', 0)} failed.")
+            f"{grid.get('ram_label', NA)} RAM x {len(grid.get('seeds') or [])} seed(s), firmware at "
+            f"{deploy.get('opt', '-Os')}; {s.get('ok', 0)} fit, {s.get('failed', 0)} failed.")
 
 
 def short_error(text: str | None, limit: int = 160) -> str:

@@ -44,20 +44,26 @@ Examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tinyprune.commands import prune
-    from tinyprune.commands._target import add_optimize_option
-    from tinyprune.integration import TARGETS
 
     prune.add_arguments(parser)  # model, board, budget, search, output options: the same spelling
     g = add_pipeline_options(parser)
     g.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
                    help="qemu (default); renode also runs the generated Robot test when renode-test is on PATH")
-    add_optimize_option(g)
-    g.add_argument("--target", choices=TARGETS, default="qemu",
-                   help="what DIR/board/ links for: qemu (default; the board's QEMU machine's addresses, "
-                        "semihosting, so the example runs under qemu-system-arm) or hardware (the board's own "
-                        "flash and RAM addresses, output over its UART)")
+    add_firmware_options(g)
     g.add_argument("--cache-dir", type=Path, metavar="DIR", help="stage cache (default DIR/../.tinyprune-cache)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
+
+
+def add_firmware_options(group) -> None:
+    """--optimize and --target, shared by deploy and sweep."""
+    from tinyprune.commands._target import add_optimize_option
+    from tinyprune.integration import TARGETS
+
+    add_optimize_option(group)
+    group.add_argument("--target", choices=TARGETS, default="qemu",
+                       help="what DIR/board/ links for: qemu (default; the board's QEMU machine's addresses, "
+                            "semihosting, so the example runs under qemu-system-arm) or hardware (the board's own "
+                            "flash and RAM addresses, output over its UART)")
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser):

@@ -27,7 +27,9 @@ skips the points that finished.
 Grid: --boards lists board names (or `all`, every board in `tinyprune boards`). Without
 --flash/--ram each board gets its own budget (flash_bytes - reserved_flash_bytes, and the same
 for RAM); with them, every board is swept over every size given. Seeds are --seed,
---seed+1, ... (--seeds N); they steer pruning, fine-tuning and calibration.
+--seed+1, ... (--seeds N); they steer pruning, fine-tuning and calibration. --optimize and
+--target apply to every point as in `tinyprune deploy`: the flash, RAM and instruction
+figures are those of the firmware built at that level.
 
 Executors: `local` (default) runs --jobs processes on this machine (default: one per core),
 each single-threaded so that jobs do not fight over the cores. `ray` runs Ray tasks
@@ -121,11 +123,11 @@ def _positive(text: str) -> int:
 
 def _deploy_options(parser: argparse.ArgumentParser) -> None:
     """deploy's search, convert and verify options, with deploy's spelling, defaults and help."""
-    from tinyprune.commands.deploy import add_pipeline_options
+    from tinyprune.commands.deploy import add_firmware_options, add_pipeline_options
     from tinyprune.commands.prune import add_search_options
 
     add_search_options(parser, seed_help="the first seed (default 0); --seeds N runs SEED .. SEED+N-1")
-    add_pipeline_options(parser)
+    add_firmware_options(add_pipeline_options(parser))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,6 +193,7 @@ def _inputs(args, out: Path, shares_filesystem: bool):
     from tinyprune.commands.prune import prepare_weights, prune_config_from_args
     from tinyprune.commands.train import load_inputs
     from tinyprune.convert import ConvertConfig
+    from tinyprune.firmware import OPTIMIZE_FLAGS
     from tinyprune.sweep import SweepInputs
 
     prune_cfg = prune_config_from_args(args)  # the same fields as `tinyprune deploy`; validated before any work
@@ -209,7 +212,8 @@ def _inputs(args, out: Path, shares_filesystem: bool):
     source = Path(info.factory_file).read_bytes() if info.factory_file else None
     inputs = SweepInputs(buf.getvalue(), asdict(info), data, tuple(shape), task, asdict(prune_cfg),
                          asdict(convert_cfg), {"samples": args.limit, "max_attempts": args.max_attempts,
-                                               "timeout_s": args.timeout},
+                                               "timeout_s": args.timeout, "target": args.target,
+                                               "opt": OPTIMIZE_FLAGS[args.optimize]},
                          weights, cache, use_cache=not args.no_cache, factory_source=source)
     return inputs
 
