@@ -283,7 +283,7 @@ def test_every_point_failing_exits_1(tmp_path):
     rows = _rows(tmp_path / "out")
     assert [r["error_kind"] for r in rows] == ["BudgetError", "BadInput"]
     assert "more than stm32vldiscovery has" in rows[1]["error"]
-    assert all(r["fits"] is False for r in rows)
+    assert all(r["fits"] is False and r["opt_flag"] == "-Os" for r in rows)
     assert "No recommendation" in proc.stdout
 
 

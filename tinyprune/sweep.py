@@ -128,6 +128,11 @@ class SweepInputs:
     use_cache: bool = True
     factory_source: bytes | None = None  # the user's model .py, for unpickling its classes on a worker
 
+    @property
+    def opt_flag(self) -> str:
+        """The optimization level every point's firmware is built at (--optimize)."""
+        return self.deploy.get("opt", "-Os")
+
     def fingerprint(self) -> str:
         """A hash of everything a point's result depends on besides the point itself."""
         h = hashlib.sha256(self.model_bytes)
@@ -292,6 +297,7 @@ def run_point(inputs: SweepInputs, point: Point, spec: str = "") -> dict:
         lines += ["", "---- output of the deploy ----", output]
     row = row_from_report(point, report) if report is not None else error_row(point, error)
     row["spec"] = spec
+    row["opt_flag"] = inputs.opt_flag  # a failed point's too
     cached = sorted({stage for stages in ((report or {}).get("run") or {}).get("cached_stages") or [] for stage in stages})
     run = {"seconds": round(time.monotonic() - start, 1), "host": f"{socket.gethostname()}:{os.getpid()}",
            "cached": cached}
@@ -319,7 +325,7 @@ def row_from_report(point: Point, r: dict) -> dict:
                arena_bytes=s["arena_bytes"], params=r["prune"]["params_after"], macs=sp["macs_per_inference"],
                instructions_per_inference=sp["instructions_per_inference"],
                estimated_latency_ms=sp["estimated_latency_ms"], passed_through=r["prune"]["passed_through"],
-               attempts=len(r.get("attempts") or []), opt_flag=sp.get("opt_flag"))
+               attempts=len(r.get("attempts") or []))
     return row
 
 

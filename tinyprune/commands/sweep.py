@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
             sweep_dir.record(point, outcome)
             row, runs[point.id] = outcome["row"], outcome["run"]
         else:  # the worker went away: recorded in sweep.json only, so --resume runs it again
-            row = error_row(point, outcome, type(outcome).__name__)
+            row = error_row(point, outcome, type(outcome).__name__) | {"opt_flag": inputs.opt_flag}
             sweep_dir.write(f"points/{point.id}.log", f"{row['error']}\n")
         rows[point.id] = row
         counts["failed"] += row["status"] != "ok"
