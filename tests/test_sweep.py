@@ -287,6 +287,54 @@ def test_every_point_failing_exits_1(tmp_path):
     assert "No recommendation" in proc.stdout
 
 
+def _signals(path: Path, seed: int = 0) -> Path:
+    """A reconstruction dataset for fc-autoencoder: 640-sample windows of two sinusoids and noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, 640, dtype=np.float32)
+
+    def windows(n):
+        f, phase = rng.uniform(1, 6, (n, 2, 1)), rng.uniform(0, 2 * np.pi, (n, 2, 1))
+        x = np.sin(2 * np.pi * f[:, 0] * t + phase[:, 0]) + 0.5 * np.sin(2 * np.pi * f[:, 1] * t + phase[:, 1])
+        return ((x + 0.05 * rng.standard_normal((n, 640))) / 2).astype(np.float32)
+
+    np.savez(path, x_train=windows(400), y_train=np.zeros(400, np.int64), x_test=windows(100),
+             y_test=np.zeros(100, np.int64))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.compile
+@pytest.mark.emulate
+def test_autoencoder_sweep_ranks_by_mse_lower_is_better(tmp_path):
+    """An MSE model gets a front, a recommendation and a report too: the MSE of each point is
+    TFLite Micro's on the host, which the board matched byte for byte; lower wins."""
+    data = _signals(tmp_path / "signals.npz")
+    out = tmp_path / "out"
+    proc = _sweep(tmp_path, "--model", "fc-autoencoder", "--dataset", str(data), "--limit", "20",
+                  "--finetune-epochs", "1", "--steps", "2", "--step-epochs", "0", "--calibration-samples", "50",
+                  "--boards", "nucleo-f446re", "--flash", "96K,320K", "--jobs", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = _doc(out)
+    rows = doc["rows"]
+    assert [r["status"] for r in rows] == ["ok", "ok"] and all(r["bit_exact"] for r in rows)
+    for r in rows:
+        report = json.loads((out / "points" / r["id"] / "report.json").read_text())
+        assert r["metric"] == "mse" and r["accuracy_target"] is None
+        assert r["metric_target"] == report["accuracy"]["tflm_host"] > 0
+    small, large = rows
+    assert large["metric_target"] < small["metric_target"]  # 3x the flash keeps more of the model
+    s = doc["summary"]
+    assert s["metric"] == "mse" and s["higher_is_better"] is False
+    assert s["pareto"] == [small["id"].rsplit("_seed", 1)[0], large["id"].rsplit("_seed", 1)[0]]
+    rec = s["recommendation"]
+    assert rec["board"] == "nucleo-f446re" and rec["flash_budget_bytes"] == 320 * 1024
+    assert rec["threshold"] == pytest.approx(large["metric_target"] * 1.1) and rec["min_accuracy"] is None
+    assert "keep the MSE at or below" in proc.stdout and "MSE (0." in proc.stdout
+    assert "| MSE on target |" in (out / "sweep.md").read_text()
+
+
 # ---- bad input: exit 2 before any work ----------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
@@ -296,11 +344,22 @@ def test_every_point_failing_exits_1(tmp_path):
     (("--boards", "rpi-pico", "--min-accuracy", "1.5"), "between 0 and 1"),
     (("--boards", "rpi-pico", "--ray-address", "auto"), "--ray-address needs --executor ray"),
     (("--boards", "rpi-pico", "--seeds", "0"), "expected at least 1"),
+    (("--boards", "rpi-pico", "--max-mse", "-1"), "0 or more"),
+    (("--boards", "rpi-pico", "--max-mse", "0.01"), "--max-mse does not apply: digits-cnn is scored by accuracy"),
 ])
 def test_bad_input_exits_2(tmp_path, args, message):
     proc = _sweep(tmp_path, *QUICK, *args, "--out", str(tmp_path / "out"), timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_min_accuracy_on_an_mse_model_exits_2(tmp_path):
+    proc = _sweep(tmp_path, "--model", "fc-autoencoder", "--dataset", str(_signals(tmp_path / "s.npz")),
+                  "--boards", "nucleo-f446re", "--min-accuracy", "90%", "--out", str(tmp_path / "out"), timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--min-accuracy does not apply: fc-autoencoder is scored by mse" in proc.stderr
+    assert "use --max-mse instead" in proc.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -310,7 +369,7 @@ def _row(board: str, flash: int, acc: float | None, seed: int = 0, cost: int = 0
     row = dict.fromkeys(ROW_FIELDS)
     row.update(id=point_id(board, flash, 4096, seed), board=board, flash_budget_bytes=flash, ram_budget_bytes=4096,
                board_flash_bytes=cost, board_ram_bytes=0, seed=seed, status="ok" if ok else "failed", fits=ok,
-               accuracy_target=acc if ok else None, flash_free_bytes=100 if ok else None,
+               metric="accuracy", accuracy_target=acc if ok else None, metric_target=acc if ok else None, flash_free_bytes=100 if ok else None,
                flash_bytes=flash - 100 if ok else None, ram_bytes=4046 if ok else None,
                ram_free_bytes=50 if ok else None, error=None if ok else "no pruning fits")
     return row
@@ -344,6 +403,32 @@ def test_recommendation_is_the_cheapest_board_meeting_the_accuracy_on_every_seed
     assert recommend(cfgs, 0.99)["board"] is None
     default = recommend(cfgs, None)  # the best accuracy less one point: 0.94
     assert default["board"] == "big" and default["min_accuracy"] == pytest.approx(0.94)
+
+
+def _mse_row(board: str, flash: int, mse: float | None, seed: int = 0, cost: int = 0) -> dict:
+    row = _row(board, flash, None, seed, cost, ok=mse is not None)
+    row.update(metric="mse", metric_target=mse)
+    return row
+
+
+def test_mse_sweeps_rank_lower_is_better():
+    """Front, knee and recommendation of an error metric: a budget joins the front by lowering the
+    MSE; the default bar is the best MSE plus 10 %; --max-mse caps it."""
+    flash = [8, 16, 32, 64, 128]
+    mses = [0.50, 0.15, 0.10, 0.09, 0.08]
+    rows = [_mse_row("a", f * 1024, m, cost=100) for f, m in zip(flash, mses)]
+    rows += [_mse_row("b", 32 * 1024, 0.12, cost=50), _mse_row("c", 16 * 1024, 0.085, cost=10)]
+    cfgs = configs(rows)
+    front = pareto_front(cfgs)
+    assert [(c.board, c.flash_budget_bytes // 1024) for c in front] == [("a", 8), ("c", 16), ("a", 128)]
+    k, why = knee(pareto_front(configs(rows[:5])))
+    assert k.flash_budget_bytes == 16 * 1024 and "takes the MSE from 0.15000 to 0.08000" in why
+    default = recommend(cfgs, None)
+    assert default["threshold"] == pytest.approx(0.08 * 1.1) and default["board"] == "c"
+    assert default["metric"] == "mse" and default["min_accuracy"] is None
+    assert recommend(configs(rows[:6]), 0.095)["config"] == "a_flash-128K_ram-4K"  # of a's, the best MSE
+    assert recommend(cfgs, 0.01)["board"] is None
+    assert summarise(rows, None)["higher_is_better"] is False
 
 
 def test_csv_has_every_column_and_empty_cells_for_none():

@@ -113,11 +113,11 @@ def _metric(report: dict) -> str:
     return report.get("metric") or _dig(report, "prune", "metric") or "accuracy"
 
 
-def _metric_name(metric: str) -> str:
+def metric_name(metric: str) -> str:
     return "accuracy" if metric == "accuracy" else metric.upper()
 
 
-def _metric_title(metric: str) -> str:
+def metric_title(metric: str) -> str:
     return "Accuracy" if metric == "accuracy" else metric.upper()
 
 
@@ -224,9 +224,9 @@ def _accuracy_blocks(report: dict) -> list:
         if key == "target" and acc.get(key) is None and metric != "accuracy":
             note += f" ({metric} is computed on the host; the target's outputs are compared byte for byte)"
         rows.append((label, fmt_metric(acc.get(key), metric), note))
-    return [Heading(2, f"{_metric_title(metric)} per stage"),
-            Table(("Stage", _metric_title(metric), "Measured on"), tuple(rows)),
-            Image("accuracy.png", f"{_metric_name(metric)} at each stage")]
+    return [Heading(2, f"{metric_title(metric)} per stage"),
+            Table(("Stage", metric_title(metric), "Measured on"), tuple(rows)),
+            Image("accuracy.png", f"{metric_name(metric)} at each stage")]
 
 
 def _size_blocks(report: dict) -> list:
@@ -299,8 +299,8 @@ def _search_blocks(report: dict) -> list:
                  f"{fmt_bytes(prune.get('budget_flash_bytes'))}, RAM {fmt_bytes(prune.get('budget_ram_bytes'))} "
                  f"({prune.get('budget_source') or NA}). Sizes are the cost model's estimates."),
             Table(("Step", "Phase", "Params", ".tflite (est.)", "Flash (est.)", "RAM (est.)",
-                   f"Validation {_metric_name(metric)}", "Over budget", "Chosen"), rows),
-            Image("search.png", f"validation {_metric_name(metric)} against estimated size at each search step")]
+                   f"Validation {metric_name(metric)}", "Over budget", "Chosen"), rows),
+            Image("search.png", f"validation {metric_name(metric)} against estimated size at each search step")]
 
 
 def _attempt_blocks(report: dict) -> list:
@@ -456,7 +456,7 @@ def _plot_accuracy(report: dict):
     ax = fig.add_subplot()
     values = [(_num(acc.get(k)), i) for i, (k, _) in enumerate(PLOTTED_STAGES)]
     known = [(i, v * scale) for v, i in values if v is not None]
-    ax.set_title(f"Test {_metric_name(metric)} at each stage")
+    ax.set_title(f"Test {metric_name(metric)} at each stage")
     ax.set_xticks(range(len(PLOTTED_STAGES)), [label for _, label in PLOTTED_STAGES])
     ax.set_xlim(-0.5, len(PLOTTED_STAGES) - 0.5)
     ax.set_ylabel("accuracy (%)" if metric == "accuracy" else f"{metric.upper()} (lower is better)")
@@ -661,7 +661,7 @@ def _accuracy_lines(report: dict) -> list[str]:
     chain = " -> ".join(f"{label} {fmt_metric(acc.get(key), metric)}" for key, label in
                         (("float", "float"), ("pruned", "pruned"), ("int8_tflite", "int8 TFLite"),
                          ("tflm_host", "TFLM host"), ("target", "target")))
-    lines = [f"  {_metric_name(metric):<10} {chain}"]
+    lines = [f"  {metric_name(metric):<10} {chain}"]
     same = acc.get("target_host_tflm_same_samples")
     if same is not None or acc.get("target") is not None:
         lines.append(f"             target on {report.get('samples') or NA} test samples; TFLite Micro on the host "

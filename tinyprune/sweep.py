@@ -18,8 +18,8 @@ whichever executor ran them.
 ``SweepDir`` keeps the output directory: ``points/<id>/`` (the point's deploy directory, renamed
 into place when complete), ``points/<id>.log``, then ``points/<id>.json`` (its row and ``run``,
 written last: the point is finished once it exists, so ``--resume`` skips it). ``summarise`` turns
-the rows into per-configuration figures, the Pareto front of accuracy against the flash budget,
-its knee and the recommended board.
+the rows into per-configuration figures, the Pareto front of the model's metric (accuracy, or the
+MSE of an autoencoder: lower is better) against the flash budget, its knee and the recommended board.
 """
 
 from __future__ import annotations
@@ -45,17 +45,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from tinyprune.deploy_report import metric_name
 from tinyprune.errors import BadInput, TinypruneError, ToolMissing
 
 POINTS_DIR = "points"
 ROW_FIELDS = (  # sweep.csv's columns, in order; every row has every key
     "id", "board", "mcu", "core", "clock_hz", "board_flash_bytes", "board_ram_bytes", "flash_budget_bytes",
     "ram_budget_bytes", "budget_source", "seed", "opt_flag", "status", "fits", "bit_exact", "metric", "accuracy_target",
-    "accuracy_float", "accuracy_pruned", "accuracy_int8", "samples", "flash_bytes", "flash_free_bytes",
+    "metric_target", "accuracy_float", "accuracy_pruned", "accuracy_int8", "samples", "flash_bytes", "flash_free_bytes",
     "ram_bytes", "ram_free_bytes", "model_bytes", "arena_bytes", "params", "macs", "instructions_per_inference",
     "estimated_latency_ms", "passed_through", "attempts", "error_kind", "error", "spec",
 )  # a row is a function of the point's inputs; how long it took and where it ran go in its ``run``
+ROW_FORMAT = 2  # part of a point's --resume key: rows of another format (2: metric_target) are redone
 DEFAULT_ACCURACY_SLACK = 0.01  # without --min-accuracy: the best point's accuracy less one point
+DEFAULT_ERROR_SLACK = 0.10  # without --max-mse: the best point's MSE plus 10 %
+THRESHOLD_OPTIONS = {"accuracy": "--min-accuracy", "mse": "--max-mse"}  # the recommendation's bar, per metric
+
+
+def higher_is_better(metric: str) -> bool:
+    """Accuracy: higher is better; an error such as the autoencoders' MSE: lower is."""
+    return metric == "accuracy"
 
 
 # ---- the grid -------------------------------------------------------------------------------------
@@ -147,7 +156,7 @@ def point_spec(inputs_fingerprint: str, point: Point) -> str:
     from tinyprune.cache import stage_key
 
     board = {k: v for k, v in point.board.items() if k != "source"}
-    return stage_key("sweep-point", inputs_fingerprint, board, point.flash_bytes, point.ram_bytes,
+    return stage_key(f"sweep-point-{ROW_FORMAT}", inputs_fingerprint, board, point.flash_bytes, point.ram_bytes,
                      point.budget_source, point.seed)
 
 
@@ -319,6 +328,7 @@ def row_from_report(point: Point, r: dict) -> dict:
     row = _base_row(point)
     row.update(status="ok" if r["fits"] and r["bit_exact"] else "failed", fits=bool(r["fits"]),
                bit_exact=bool(r["bit_exact"]), metric=r["metric"], accuracy_target=acc["target"],
+               metric_target=_metric_on_target(r),
                accuracy_float=acc["float"], accuracy_pruned=acc["pruned"], accuracy_int8=acc["int8_tflite"],
                samples=r["samples"], flash_bytes=s["flash_bytes"], flash_free_bytes=s["flash_free_bytes"],
                ram_bytes=s["ram_bytes"], ram_free_bytes=s["ram_free_bytes"], model_bytes=s["model_bytes"],
@@ -327,6 +337,16 @@ def row_from_report(point: Point, r: dict) -> dict:
                estimated_latency_ms=sp["estimated_latency_ms"], passed_through=r["prune"]["passed_through"],
                attempts=len(r.get("attempts") or []))
     return row
+
+
+def _metric_on_target(report: dict) -> float | None:
+    """The model's metric on the target: accuracy is measured there; an error (MSE) is computed on
+    the host, from TFLite Micro's outputs, which the target's match byte for byte when the point is
+    bit-exact (else the point failed and has none)."""
+    acc = report["accuracy"]
+    if report["metric"] == "accuracy":
+        return acc["target"]
+    return acc.get("tflm_host") if report["bit_exact"] else None
 
 
 def error_row(point: Point, exc: BaseException | None, kind: str | None = None) -> dict:
@@ -659,8 +679,31 @@ class Config:
         return min(values) if values else None
 
     @property
+    def metric(self) -> str:
+        return next((r["metric"] for r in self.rows if r.get("metric")), "accuracy")
+
+    @property
     def accuracy(self) -> float | None:
         return self.mean("accuracy_target") if self.fits else None
+
+    @property
+    def value(self) -> float | None:
+        """The mean of the metric on the target over the seeds, when every seed fits."""
+        return self.mean("metric_target") if self.fits else None
+
+    @property
+    def score(self) -> float | None:
+        """``value`` made higher-is-better (an error counts negated): what the front, knee and
+        recommendation compare."""
+        v = self.value
+        return None if v is None else v if higher_is_better(self.metric) else -v
+
+    def worst(self) -> float | None:
+        """The metric at the worst seed, when every seed fits."""
+        values = self._values("metric_target") if self.fits else []
+        if not values:
+            return None
+        return min(values) if higher_is_better(self.metric) else max(values)
 
     def errors(self) -> list[str]:
         return sorted({r["error"] for r in self.rows if r.get("error")})
@@ -670,6 +713,7 @@ class Config:
                 "ram_budget_bytes": self.ram_budget_bytes, "board_cost_bytes": self.board_cost_bytes,
                 "seeds": [r["seed"] for r in self.rows], "fits": self.fits, "accuracy_mean": self.accuracy,
                 "accuracy_min": self.least("accuracy_target") if self.fits else None,
+                "metric": self.metric, "metric_mean": self.value, "metric_worst": self.worst(),
                 "flash_free_bytes_min": self.least("flash_free_bytes"),
                 "ram_free_bytes_min": self.least("ram_free_bytes"),
                 "estimated_latency_ms_mean": self.mean("estimated_latency_ms"), "errors": self.errors()}
@@ -689,67 +733,93 @@ def configs(rows: list[dict]) -> list[Config]:
 
 def pareto_front(cfgs: list[Config]) -> list[Config]:
     """Configurations that fit and that no other beats on both counts (a smaller or equal flash
-    budget with a higher or equal mean accuracy), by flash budget."""
-    scored = sorted((c for c in cfgs if c.accuracy is not None),
-                    key=lambda c: (c.flash_budget_bytes, -c.accuracy, c.board_cost_bytes, c.key))
+    budget with an equal or better mean metric: higher accuracy, lower MSE), by flash budget."""
+    scored = sorted((c for c in cfgs if c.score is not None),
+                    key=lambda c: (c.flash_budget_bytes, -c.score, c.board_cost_bytes, c.key))
     front: list[Config] = []
     for c in scored:
-        if not front or c.accuracy > front[-1].accuracy:
+        if not front or c.score > front[-1].score:
             front.append(c)
     return front
 
 
 def knee(front: list[Config]) -> tuple[Config | None, str]:
-    """The knee of the accuracy-vs-flash-budget front (Kneedle: both axes scaled to 0..1, the point
+    """The knee of the metric-vs-flash-budget front (Kneedle: both axes scaled to 0..1, the point
     farthest above the chord from the smallest to the largest budget), and why."""
     if len(front) < 3:
         return None, f"the Pareto front has {len(front)} point(s); a knee needs at least 3 budgets"
     x0, x1 = front[0].flash_budget_bytes, front[-1].flash_budget_bytes
-    y0, y1 = front[0].accuracy, front[-1].accuracy
-    gains = [((c.accuracy - y0) / (y1 - y0)) - ((c.flash_budget_bytes - x0) / (x1 - x0)) for c in front]
+    y0, y1 = front[0].score, front[-1].score
+    gains = [((c.score - y0) / (y1 - y0)) - ((c.flash_budget_bytes - x0) / (x1 - x0)) for c in front]
     best = max(range(len(front)), key=lambda i: (gains[i], -i))
+    metric = front[0].metric
     if gains[best] <= 0:
-        return None, "accuracy grows no faster at small budgets than at large ones: no knee"
-    after = front[-1].accuracy - front[best].accuracy
-    return front[best], (f"beyond it, {_kib(x1 - front[best].flash_budget_bytes)} more flash buys "
-                         f"{100 * after:+.2f} points of accuracy")
+        return None, f"{metric_name(metric)} improves no faster at small budgets than at large ones: no knee"
+    more = _kib(x1 - front[best].flash_budget_bytes)
+    if higher_is_better(metric):
+        return front[best], f"beyond it, {more} more flash buys {100 * (y1 - front[best].score):+.2f} points of accuracy"
+    return front[best], (f"beyond it, {more} more flash takes the {metric_name(metric)} from "
+                         f"{front[best].value:.5f} to {front[-1].value:.5f}")
 
 
-def recommend(cfgs: list[Config], min_accuracy: float | None) -> dict:
+def _meeting(metric: str, threshold: float) -> str:
+    """What meeting the threshold means, to follow "boards that"."""
+    if higher_is_better(metric):
+        return f"reach {100 * threshold:.2f} %"
+    return f"keep the {metric_name(metric)} at or below {threshold:.5f}"
+
+
+def recommend(cfgs: list[Config], threshold: float | None) -> dict:
     """The cheapest board (smallest flash + RAM as listed in boards/) with a configuration that fits
-    on every seed at ``min_accuracy`` or better; without it, the best accuracy less one point."""
-    scored = [c for c in cfgs if c.accuracy is not None]
+    on every seed and meets ``threshold`` on average: an accuracy at least that high (--min-accuracy),
+    an error such as MSE at most that high (--max-mse). Without a threshold: the best accuracy less
+    one point, the best error plus 10 %."""
+    scored = [c for c in cfgs if c.score is not None]
+    metric = scored[0].metric if scored else next((c.metric for c in cfgs), "accuracy")
+    better = higher_is_better(metric)
+    legacy = {"min_accuracy": threshold if better else None}  # the key of sweeps of classifiers
     if not scored:
-        return {"board": None, "min_accuracy": min_accuracy, "reason": "no point fits with a measured accuracy"}
-    source = "--min-accuracy"
-    if min_accuracy is None:
-        best = max(c.accuracy for c in scored)
-        min_accuracy = max(0.0, best - DEFAULT_ACCURACY_SLACK)
-        source = f"the best accuracy ({100 * best:.2f} %) less {100 * DEFAULT_ACCURACY_SLACK:g} point"
-    good = [c for c in scored if c.accuracy >= min_accuracy - 1e-12]
+        return {"board": None, "metric": metric, "threshold": threshold, **legacy,
+                "reason": "no point fits with a measured " + metric_name(metric)}
+    source = THRESHOLD_OPTIONS.get(metric, "the threshold given")
+    if threshold is None:
+        best = max(c.score for c in scored)
+        if better:
+            threshold = max(0.0, best - DEFAULT_ACCURACY_SLACK)
+            source = f"the best accuracy ({100 * best:.2f} %) less {100 * DEFAULT_ACCURACY_SLACK:g} point"
+        else:
+            threshold = -best * (1 + DEFAULT_ERROR_SLACK)
+            source = f"the best {metric_name(metric)} ({-best:.5f}) plus {100 * DEFAULT_ERROR_SLACK:g} %"
+    legacy = {"min_accuracy": threshold if better else None, "min_accuracy_source": source if better else None}
+    bar = {"metric": metric, "threshold": threshold, "threshold_source": source, **legacy}
+    good = [c for c in scored if (c.value >= threshold - 1e-12 if better else c.value <= threshold + 1e-12)]
     if not good:
-        return {"board": None, "min_accuracy": min_accuracy, "min_accuracy_source": source,
-                "reason": f"no board reaches {100 * min_accuracy:.2f} % on every seed"}
+        return {"board": None, **bar,
+                "reason": f"no board fits on every seed and, on average over them, can {_meeting(metric, threshold)}"}
     cheapest = min(good, key=lambda c: (c.board_cost_bytes, c.board)).board
     pick = max((c for c in good if c.board == cheapest),
-               key=lambda c: (c.accuracy, (c.least("flash_free_bytes") or 0) + (c.least("ram_free_bytes") or 0)))
+               key=lambda c: (c.score, (c.least("flash_free_bytes") or 0) + (c.least("ram_free_bytes") or 0)))
     boards_ok = sorted({c.board for c in good})
-    return {"board": cheapest, "config": pick.key, "min_accuracy": min_accuracy, "min_accuracy_source": source,
-            "accuracy": pick.accuracy, "flash_budget_bytes": pick.flash_budget_bytes,
+    return {"board": cheapest, "config": pick.key, **bar,
+            "accuracy": pick.accuracy, "value": pick.value, "flash_budget_bytes": pick.flash_budget_bytes,
             "ram_budget_bytes": pick.ram_budget_bytes, "flash_free_bytes": pick.least("flash_free_bytes"),
             "ram_free_bytes": pick.least("ram_free_bytes"), "board_cost_bytes": pick.board_cost_bytes,
             "boards_meeting": boards_ok,
-            "reason": f"the cheapest of {len(boards_ok)} board(s) that reach {100 * min_accuracy:.2f} %"}
+            "reason": f"the cheapest of {len(boards_ok)} board(s) that {_meeting(metric, threshold)}"}
 
 
-def summarise(rows: list[dict], min_accuracy: float | None) -> dict:
+def summarise(rows: list[dict], threshold: float | None) -> dict:
+    """Per-configuration figures, the Pareto front, its knee and the recommendation; ``threshold``
+    is --min-accuracy or --max-mse, whichever the model's metric takes (None: the default)."""
     cfgs = configs(rows)
     front = pareto_front(cfgs)
     k, why = knee(front)
-    return {"configs": [c.to_dict() for c in cfgs], "pareto": [c.key for c in front],
+    metric = next((c.metric for c in cfgs), "accuracy")
+    return {"metric": metric, "higher_is_better": higher_is_better(metric),
+            "configs": [c.to_dict() for c in cfgs], "pareto": [c.key for c in front],
             "knee": {"config": k.key if k else None, "flash_budget_bytes": k.flash_budget_bytes if k else None,
-                     "accuracy": k.accuracy if k else None, "reason": why},
-            "recommendation": recommend(cfgs, min_accuracy),
+                     "accuracy": k.accuracy if k else None, "value": k.value if k else None, "reason": why},
+            "recommendation": recommend(cfgs, threshold),
             "points": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
             "failed": sum(r["status"] != "ok" for r in rows)}
 

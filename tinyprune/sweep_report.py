@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tinyprune.deploy_report import (NA, Heading, Image, Items, Para, Table, draw_png, new_figure, placeholder,
-                                     fmt_b, fmt_count, fmt_metric, fmt_pct, to_html, to_markdown)
+                                     fmt_b, fmt_count, fmt_metric, fmt_pct, metric_name, metric_title, to_html,
+                                     to_markdown)
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy_vs_flash.png", "headroom.png")
@@ -23,8 +24,28 @@ PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#D
            "#64B5CD", "#1B9E77", "#D95F02")
 
 
-def _pct(value) -> str:
-    return fmt_metric(value, "accuracy")
+def _metric(doc: dict) -> str:
+    """The sweep's metric: accuracy (higher is better) or an error such as MSE (lower is)."""
+    s = doc.get("summary") or {}
+    return s.get("metric") or next((r["metric"] for r in doc.get("rows") or [] if r.get("metric")), "accuracy")
+
+
+def _value(doc: dict, value) -> str:
+    return fmt_metric(value, _metric(doc))
+
+
+def _name(doc: dict) -> str:
+    """``accuracy`` or ``MSE``, as the text says it."""
+    return metric_name(_metric(doc))
+
+
+def _title(doc: dict) -> str:
+    return metric_title(_metric(doc))
+
+
+def _on_target(row: dict):
+    """A row's metric on the target (rows of sweeps before metric_target: the target accuracy)."""
+    return row.get("metric_target", row.get("accuracy_target"))
 
 
 def _size(n) -> str:
@@ -55,8 +76,11 @@ def recommendation_text(doc: dict) -> str:
     rec = (doc.get("summary") or {}).get("recommendation") or {}
     if not rec.get("board"):
         return f"No recommendation: {rec.get('reason') or 'no rows'}."
+    bar = "minimum" if _metric(doc) == "accuracy" else "maximum"
+    source = rec.get("threshold_source") or rec.get("min_accuracy_source")
+    value = rec.get("value", rec.get("accuracy"))
     return (f"Recommended board: {rec['board']} ({_size(rec['board_cost_bytes'])} of flash + RAM), "
-            f"{rec['reason']} (minimum: {rec.get('min_accuracy_source')}): {_pct(rec['accuracy'])} with a flash "
+            f"{rec['reason']} ({bar}: {source}): {_value(doc, value)} with a flash "
             f"budget of {_size(rec['flash_budget_bytes'])} ({_size(rec['flash_free_bytes'])} free) and a RAM budget "
             f"of {_size(rec['ram_budget_bytes'])} ({_size(rec['ram_free_bytes'])} free).")
 
@@ -64,9 +88,9 @@ def recommendation_text(doc: dict) -> str:
 def knee_text(doc: dict) -> str:
     k = (doc.get("summary") or {}).get("knee") or {}
     if not k.get("config"):
-        return f"Knee of the accuracy curve: none ({k.get('reason') or NA})."
-    return (f"Knee of the accuracy curve: a flash budget of {_size(k['flash_budget_bytes'])} "
-            f"({k['config']}, {_pct(k['accuracy'])}); {k['reason']}.")
+        return f"Knee of the {_name(doc)} curve: none ({k.get('reason') or NA})."
+    return (f"Knee of the {_name(doc)} curve: a flash budget of {_size(k['flash_budget_bytes'])} "
+            f"({k['config']}, {_value(doc, k.get('value', k.get('accuracy')))}); {k['reason']}.")
 
 
 def headline(doc: dict) -> str:
@@ -91,11 +115,12 @@ def short_error(text: str | None, limit: int = 160) -> str:
 
 def point_line(row: dict, seconds: float | None = None) -> str:
     """One line per finished point, as the sweep runs."""
+    metric = row.get("metric") or "accuracy"
     where = (f"{row['board']} flash {_size(row['flash_budget_bytes'])} RAM {_size(row['ram_budget_bytes'])} "
              f"seed {row['seed']}")
     took = f" ({seconds:.1f} s)" if seconds is not None else ""
     if row["status"] == "ok":
-        return (f"ok      {where}: accuracy {_pct(row['accuracy_target'])}, flash {fmt_b(row['flash_free_bytes'])} "
+        return (f"ok      {where}: {metric_name(metric)} {fmt_metric(_on_target(row), metric)}, flash {fmt_b(row['flash_free_bytes'])} "
                 f"free, RAM {fmt_b(row['ram_free_bytes'])} free{took}")
     return f"FAILED  {where}: {row.get('error_kind') or 'error'}: {short_error(row.get('error'))}{took}"
 
@@ -110,8 +135,10 @@ def _board_table(doc: dict, board: str) -> Table:
         ok = [r for r in pts if r["status"] == "ok"]
         used_f = max((r["flash_bytes"] for r in ok), default=None)
         used_r = max((r["ram_bytes"] for r in ok), default=None)
-        accs = [r["accuracy_target"] for r in ok if r["accuracy_target"] is not None]
-        acc = NA if not accs else (_pct(sum(accs) / len(accs)) + (f" (min {_pct(min(accs))})" if len(accs) > 1 else ""))
+        accs = [_on_target(r) for r in ok if _on_target(r) is not None]
+        worst = "min" if _metric(doc) == "accuracy" else "max"
+        acc = NA if not accs else (_value(doc, sum(accs) / len(accs))
+                                   + (f" ({worst} {_value(doc, c.get('metric_worst'))})" if len(accs) > 1 else ""))
         lat = c.get("estimated_latency_ms_mean")
         rows.append((_size(c["flash_budget_bytes"]), _size(c["ram_budget_bytes"]),
                      ", ".join(str(s) for s in c["seeds"]),
@@ -120,7 +147,7 @@ def _board_table(doc: dict, board: str) -> Table:
                      _free(used_r, c.get("ram_free_bytes_min"), c["ram_budget_bytes"]),
                      NA if lat is None else f"{lat:,.3f} ms",
                      "; ".join(short_error(e) for e in c.get("errors") or [])))
-    return Table(("Flash budget", "RAM budget", "Seeds", "Fits", "Accuracy on target", "Flash used / free",
+    return Table(("Flash budget", "RAM budget", "Seeds", "Fits", f"{_title(doc)} on target", "Flash used / free",
                   "RAM used / free", "Latency (est.)", "Error"), tuple(rows))
 
 
@@ -129,15 +156,16 @@ def blocks(doc: dict) -> list:
     content = [Heading(1, f"tinyprune sweep: {doc.get('model') or NA} on {doc.get('dataset') or NA}"),
                Para(headline(doc), "good" if not s.get("failed") else "bad"),
                Para(recommendation_text(doc)), Para(knee_text(doc)),
-               Heading(2, "Accuracy against the flash budget"),
-               Image("accuracy_vs_flash.png", "target accuracy against the flash budget, Pareto front marked"),
+               Heading(2, f"{_title(doc)} against the flash budget"),
+               Image("accuracy_vs_flash.png", f"{_name(doc)} on the target against the flash budget, Pareto front "
+                                              "marked"),
                Para("Each marker is one board and budget (the mean over its seeds; small dots: single seeds). The "
-                    "Pareto front joins the budgets that no smaller budget matches in accuracy. Accuracy is "
-                    f"measured on the emulated board over {_samples(doc)} test samples.", "note")]
+                    f"Pareto front joins the budgets that no smaller budget matches in {_name(doc)}. "
+                    + _measured(doc), "note")]
     front = set(s.get("pareto") or [])
-    content.append(Table(("On the front", "Board", "Flash budget", "RAM budget", "Accuracy (mean)"),
+    content.append(Table(("On the front", "Board", "Flash budget", "RAM budget", f"{_title(doc)} (mean)"),
                          tuple(("yes" if c["key"] in front else "", c["board"], _size(c["flash_budget_bytes"]),
-                                _size(c["ram_budget_bytes"]), _pct(c["accuracy_mean"]))
+                                _size(c["ram_budget_bytes"]), _value(doc, _config_value(c)))
                                for c in sorted(_configs(doc), key=lambda c: (c["flash_budget_bytes"], c["key"])))))
     content.append(Heading(2, "Fits per board, with headroom"))
     board_info = {r["board"]: r for r in doc.get("rows") or []}
@@ -155,10 +183,10 @@ def blocks(doc: dict) -> list:
                     Table(("Point", "Kind", "Error"), tuple((r["id"], r.get("error_kind") or NA, r.get("error") or NA)
                                                             for r in failed))]
     content += [Heading(2, "All points"),
-                Table(("Point", "Fits", "Accuracy", "Flash", "RAM", "Instructions / inference", "Latency", "Params",
+                Table(("Point", "Fits", _title(doc), "Flash", "RAM", "Instructions / inference", "Latency", "Params",
                        "Seconds"),
                       tuple((r["id"], "yes" if r["fits"] else "no" if r["fits"] is not None else NA,
-                             _pct(r["accuracy_target"]), fmt_b(r["flash_bytes"]), fmt_b(r["ram_bytes"]),
+                             _value(doc, _on_target(r)), fmt_b(r["flash_bytes"]), fmt_b(r["ram_bytes"]),
                              fmt_count(r["instructions_per_inference"]),
                              NA if r["estimated_latency_ms"] is None else f"{r['estimated_latency_ms']:,.3f} ms",
                              fmt_count(r["params"]), fmt_count(_point_run(doc, r).get("seconds"), 1))
@@ -185,6 +213,19 @@ def _samples(doc: dict) -> str:
     return str((doc.get("config") or {}).get("deploy", {}).get("samples", NA))
 
 
+def _measured(doc: dict) -> str:
+    if _metric(doc) == "accuracy":
+        return f"Accuracy is measured on the emulated board over {_samples(doc)} test samples."
+    return (f"{_name(doc)} (lower is better) is computed on the host from TFLite Micro's outputs over the test set; "
+            f"the emulated board's outputs match them byte for byte on {_samples(doc)} test samples (a point that "
+            "does not is failed).")
+
+
+def _config_value(c: dict):
+    """A configuration's mean metric (sweeps before metric_mean: its mean accuracy)."""
+    return c.get("metric_mean", c.get("accuracy_mean"))
+
+
 # ---- plots ----------------------------------------------------------------------------------------
 
 def _style(doc: dict) -> dict[str, tuple[str, str]]:
@@ -194,51 +235,60 @@ def _style(doc: dict) -> dict[str, tuple[str, str]]:
 def _plot_accuracy(doc: dict):
     fig = new_figure(8.0, 4.6)
     ax = fig.add_subplot()
-    ax.set_title("Accuracy on the target against the flash budget")
+    accuracy = _metric(doc) == "accuracy"
+    scale = 100.0 if accuracy else 1.0
+    ax.set_title(f"{_title(doc)} on the target against the flash budget")
     cfgs = _configs(doc)
-    scored = [c for c in cfgs if c["accuracy_mean"] is not None]
+    scored = [c for c in cfgs if _config_value(c) is not None]
     if not cfgs:
         placeholder(ax, "no points")
         return fig
     style = _style(doc)
     s = doc.get("summary") or {}
     for r in doc.get("rows") or []:
-        if r["status"] == "ok" and r["accuracy_target"] is not None:
+        if r["status"] == "ok" and _on_target(r) is not None:
             color, _ = style[r["board"]]
-            ax.scatter([r["flash_budget_bytes"] / 1024], [100 * r["accuracy_target"]], s=10, color=color, alpha=0.5,
+            ax.scatter([r["flash_budget_bytes"] / 1024], [scale * _on_target(r)], s=10, color=color, alpha=0.5,
                        zorder=2)
     for c in scored:
         color, marker = style[c["board"]]
-        ax.scatter([c["flash_budget_bytes"] / 1024], [100 * c["accuracy_mean"]], s=55, color=color, marker=marker,
+        ax.scatter([c["flash_budget_bytes"] / 1024], [scale * _config_value(c)], s=55, color=color, marker=marker,
                    edgecolors="white", linewidths=0.8, zorder=3, label=c["board"])
-    ys = [100 * c["accuracy_mean"] for c in scored] or [0.0, 100.0]
-    low = max(0.0, min(ys) - max((max(ys) - min(ys)) * 0.3, 2.0))
+    ys = [scale * _config_value(c) for c in scored] or ([0.0, 100.0] if accuracy else [0.0, 1.0])
+    spread = max(ys) - min(ys)
+    pad = max(spread * 0.3, 2.0) if accuracy else max(spread * 0.3, abs(max(ys)) * 0.1, 1e-6)
+    low, high = max(0.0, min(ys) - pad), max(ys) + pad
+    bad = low if accuracy else high  # where a point without a value goes: the bad end of the axis
     for c in cfgs:
-        if c["accuracy_mean"] is None:
-            ax.scatter([c["flash_budget_bytes"] / 1024], [low], marker="x", s=45, color="#777777", zorder=3,
+        if _config_value(c) is None:
+            ax.scatter([c["flash_budget_bytes"] / 1024], [bad], marker="x", s=45, color="#777777", zorder=3,
                        label="does not fit / failed (any board)")
     by_key = {c["key"]: c for c in cfgs}
     front = [by_key[k] for k in s.get("pareto") or [] if k in by_key]
     if front:
         xs = [c["flash_budget_bytes"] / 1024 for c in front]
-        yv = [100 * c["accuracy_mean"] for c in front]
+        yv = [scale * _config_value(c) for c in front]
         ax.step(xs, yv, where="post", color="black", lw=1.2, zorder=1, label="Pareto front")
         ax.scatter(xs, yv, s=120, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
     k = s.get("knee") or {}
     if k.get("config") in by_key:
         c = by_key[k["config"]]
-        ax.scatter([c["flash_budget_bytes"] / 1024], [100 * c["accuracy_mean"]], marker="*", s=300, color="#F2C12E",
+        ax.scatter([c["flash_budget_bytes"] / 1024], [scale * _config_value(c)], marker="*", s=300, color="#F2C12E",
                    edgecolors="black", zorder=5, label=f"knee ({_size(c['flash_budget_bytes'])})")
     rec = s.get("recommendation") or {}
-    if rec.get("min_accuracy") is not None:
-        ax.axhline(100 * rec["min_accuracy"], ls="--", color="#C44E52", lw=1,
-                   label=f"minimum accuracy {100 * rec['min_accuracy']:.2f} %")
+    bar = rec.get("threshold", rec.get("min_accuracy"))
+    if bar is not None:
+        ax.axhline(scale * bar, ls="--", color="#C44E52", lw=1,
+                   label=f"minimum accuracy {100 * bar:.2f} %" if accuracy else f"maximum {_name(doc)} {bar:.5f}")
     xs_all = [c["flash_budget_bytes"] / 1024 for c in cfgs]
     if max(xs_all) > 8 * min(xs_all):
         ax.set_xscale("log")
-    ax.set_ylim(low - 1.0, max(ys) + max((max(ys) - min(ys)) * 0.15, 1.0))
+    if accuracy:
+        ax.set_ylim(low - 1.0, max(ys) + max(spread * 0.15, 1.0))
+    else:
+        ax.set_ylim(max(0.0, low - pad * 0.2), high + pad * 0.2)
     ax.set_xlabel("flash budget for model + runtime (KiB)")
-    ax.set_ylabel("accuracy on the target (%)")
+    ax.set_ylabel("accuracy on the target (%)" if accuracy else f"{_name(doc)} (lower is better)")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     fig.legend(unique.values(), unique.keys(), loc="outside right upper", fontsize=7, frameon=False)
@@ -307,13 +357,13 @@ def render(doc: dict, out_dir: Path) -> list[str]:
 def summary_lines(doc: dict) -> list[str]:
     """The end of the terminal output: a table of the points, then the recommendation and the knee."""
     rows = doc.get("rows") or []
-    header = ("board", "flash budget", "RAM budget", "seed", "fits", "accuracy", "flash free", "RAM free",
+    header = ("board", "flash budget", "RAM budget", "seed", "fits", _name(doc), "flash free", "RAM free",
               "instr/inference", "latency (est.)")
     table = [header]
     for r in rows:
         ok = r["status"] == "ok"
         table.append((r["board"], _size(r["flash_budget_bytes"]), _size(r["ram_budget_bytes"]), str(r["seed"]),
-                      "yes" if ok else "NO", _pct(r["accuracy_target"]) if ok else "-",
+                      "yes" if ok else "NO", _value(doc, _on_target(r)) if ok else "-",
                       fmt_pct(r["flash_free_bytes"], r["flash_budget_bytes"]) if ok else "-",
                       fmt_pct(r["ram_free_bytes"], r["ram_budget_bytes"]) if ok else "-",
                       fmt_count(r["instructions_per_inference"]) if ok else "-",

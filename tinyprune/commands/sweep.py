@@ -51,8 +51,11 @@ Writes DIR/:
   .tinyprune-cache/         the stage cache (local executor and a local Ray instance)
 
 The terminal ends with a recommendation: the cheapest board (smallest flash + RAM, as listed
-in boards/) that reaches --min-accuracy on every seed (default: the best point's accuracy
-less one point), and the knee of the accuracy-vs-flash-budget curve.
+in boards/) that fits on every seed and reaches --min-accuracy on average (default: the best
+point's accuracy less one point), and the knee of the accuracy-vs-flash-budget curve. Models
+scored by an error (fc-autoencoder's MSE, lower is better) take --max-mse instead (default:
+the best point's MSE plus 10 %); their MSE is the host TFLite Micro's over the test set, which
+the board's outputs match byte for byte.
 
 Exit status 0 when the sweep ran (also when some points failed: the summary says which), 1 when
 every point failed, 2 for bad input (unknown board, bad size, empty grid).
@@ -111,6 +114,16 @@ def _accuracy(text: str) -> float:
     return number
 
 
+def _error(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an error such as 0.05, got {text!r}") from None
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"an error is a finite number, 0 or more, got {text!r}")
+    return number
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -145,7 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", type=_positive, default=1, metavar="N", help="seeds per point (default 1)")
     g.add_argument("--min-accuracy", type=_accuracy, metavar="A",
                    help="accuracy the recommended board must reach on the target, 0.95 or 95%% "
-                        "(default: the best point's less one point)")
+                        "(default: the best point's less one point); classifiers")
+    g.add_argument("--max-mse", type=_error, metavar="E",
+                   help="MSE the recommended board may not exceed (default: the best point's plus 10%%); "
+                        "models scored by MSE, such as fc-autoencoder")
     e = parser.add_argument_group("execution")
     e.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
                    help="local process pool (default) or Ray tasks")
@@ -182,22 +198,36 @@ def _boards(args):
     return [load_board(name, args.boards_dir) for name in args.boards]
 
 
-def _inputs(args, out: Path, shares_filesystem: bool):
-    """What every point shares, with the float model trained once, here (as deploy would)."""
+def _threshold(args, task: str) -> float | None:
+    """--min-accuracy or --max-mse, whichever the model's metric takes."""
+    from tinyprune.errors import BadInput
+    from tinyprune.sweep import THRESHOLD_OPTIONS
+    from tinyprune.train import METRICS
+
+    metric = METRICS[task]
+    given = {"accuracy": args.min_accuracy, "mse": args.max_mse}
+    for other, value in given.items():
+        if value is not None and other != metric:
+            raise BadInput(f"{THRESHOLD_OPTIONS[other]} does not apply: {args.model} is scored by {metric}",
+                           hint=f"use {THRESHOLD_OPTIONS[metric]} instead")
+    return given[metric]
+
+
+def _inputs(args, out: Path, shares_filesystem: bool, loaded, prune_cfg):
+    """What every point shares, with the float model trained once, here (as deploy would);
+    ``loaded``: load_inputs(args); ``prune_cfg``: prune_config_from_args(args)."""
     import io
     from dataclasses import asdict
 
     import torch
 
     from tinyprune.cache import DIR_NAME
-    from tinyprune.commands.prune import prepare_weights, prune_config_from_args
-    from tinyprune.commands.train import load_inputs
+    from tinyprune.commands.prune import prepare_weights
     from tinyprune.convert import ConvertConfig
     from tinyprune.firmware import OPTIMIZE_FLAGS
     from tinyprune.sweep import SweepInputs
 
-    prune_cfg = prune_config_from_args(args)  # the same fields as `tinyprune deploy`; validated before any work
-    data, model, info, shape, task = load_inputs(args)
+    data, model, info, shape, task = loaded
     weights = prepare_weights(args, model, info, data, task, shape)
     name = info.zoo_name or Path(args.model.split(":")[0]).stem
     convert_cfg = ConvertConfig(calibration_samples=args.calibration_samples, seed=args.seed, name=name)
@@ -220,6 +250,8 @@ def _inputs(args, out: Path, shares_filesystem: bool):
 
 def run(args: argparse.Namespace) -> int:
     from tinyprune import progress, sweep_report
+    from tinyprune.commands.prune import prune_config_from_args
+    from tinyprune.commands.train import load_inputs
     from tinyprune.errors import BadInput, CheckFailed
     from tinyprune.report import new_report, to_json
     from tinyprune.sweep import EXECUTORS, SweepDir, error_row, execute, expand_grid, point_spec, rows_csv, summarise
@@ -237,9 +269,12 @@ def run(args: argparse.Namespace) -> int:
     seeds = [args.seed + i for i in range(args.seeds)]
     out = Path(args.out)
     points = expand_grid(boards, args.flash, args.ram, seeds, out)
+    prune_cfg = prune_config_from_args(args)  # the same fields as `tinyprune deploy`, validated before any work
+    loaded = load_inputs(args)  # dataset and model (not trained yet): they decide the metric
+    threshold = _threshold(args, loaded[4])
     sweep_dir = SweepDir.prepare(out, args.force, args.resume)  # before training: a bad DIR fails at once
     start = time.monotonic()
-    inputs = _inputs(args, out, executor.shares_filesystem)
+    inputs = _inputs(args, out, executor.shares_filesystem, loaded, prune_cfg)
     fingerprint = inputs.fingerprint()
     specs = {p.id: point_spec(fingerprint, p) for p in points}
     done, stale = sweep_dir.finished(points, specs) if args.resume else ({}, [])
@@ -269,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
                   "points": [p.id for p in points]},
             config={"prune": inputs.prune, "convert": inputs.convert, "deploy": inputs.deploy},
             pending=[p.id for p in points if p.id not in rows], rows=ordered,
-            summary=summarise(ordered, args.min_accuracy))
+            summary=summarise(ordered, threshold))
 
     counts = {"failed": sum(r["status"] != "ok" for r in rows.values()), "running": 0}
     bar = progress.bar(total=len(points), desc="sweep", unit="point", leave=True)
