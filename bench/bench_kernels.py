@@ -83,7 +83,8 @@ def measure(model: bytes, core: str, opt: str, expected: np.ndarray, x: np.ndarr
     return {"instructions": int(round(instructions)), "macs": info.macs,
             "instr_per_mac": round(instructions / info.macs, 2),
             "bit_exact": bool(run.outputs.shape == expected.shape and np.array_equal(run.outputs, expected)),
-            "runtime_text_bytes": hb.sizes["runtime_code_bytes"]}
+            "runtime_text_bytes": hb.sizes["runtime_code_bytes"],
+            "init_instructions": int(round(run.model_line.get("init_ticks", 0) * per_tick))}
 
 
 def lower_bounds(model: bytes) -> tuple[int, int]:
@@ -215,7 +216,8 @@ def run() -> list[dict]:
     notes += [f"bit-exact against TFLite Micro on the host: {sum(r['bit_exact'] for r in rows)}/{len(rows)} runs",
               REFERENCE,
               "instructions from SysTick under qemu -icount shift=0 (instructions, not cycles), mean of "
-              f"{SAMPLES} random inputs; runtime_text_bytes: the per-model build's runtime objects (map file)"]
+              f"{SAMPLES} random inputs; runtime_text_bytes: the per-model build's runtime objects (map file); "
+              "init_instructions: tpr_init once (the model's checks and the arena plan), SysTick around it"]
     speed = {"title": "Kernels: instructions per inference on QEMU, per zoo model and core", "rows": rows, "notes": notes}
     arena, _ = _arena_section(models)
     text, _ = _text_section()

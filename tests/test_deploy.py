@@ -61,6 +61,7 @@ def test_deploy_fits_bit_exact_with_every_artifact(deployed, board):
     assert s["flash_bytes"] <= r["budget"]["flash_bytes"] and s["ram_bytes"] <= r["budget"]["ram_bytes"]
     assert s["model_bytes"] == (out / "model_int8.tflite").stat().st_size
     assert r["speed"]["instructions_per_inference"] > r["speed"]["macs_per_inference"] > 0
+    assert 0 < r["speed"]["init_instructions"] == r["verify"]["init_instructions"]
     # the summary on the terminal
     assert "fits       yes" in stdout and "estimate from instruction counts" in stdout
     assert f"tinyprune_add_model(<target> {out})" in stdout and "tinyprune.mk" in stdout

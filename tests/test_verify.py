@@ -61,6 +61,7 @@ def test_zoo_model_bit_exact_on_each_core(tmp_path, zoo_models, board_name, mode
     assert 0 < r.stack_bytes < r.stack_reserved_bytes
     assert r.arena_bytes <= r.tflm_arena_bytes_32bit_estimate
     assert r.instructions_per_inference > r.macs_per_inference > 0
+    assert 0 < r.init_instructions < r.instructions_per_inference  # tpr_init: less than one inference
     assert 0 < r.model_bytes == len(model)
     assert 0 < r.runtime_code_bytes < 16 * 1024
     assert r.flash_bytes > r.model_bytes + r.runtime_code_bytes
@@ -207,7 +208,7 @@ def test_cli_verify_digits(cli, tmp_path, zoo_models):
         assert Path(report[key]).is_file() and Path(report[key]).is_relative_to(tmp_path / "kept"), report[key]
     for key in ("board", "core", "emulator", "samples", "bit_exact", "mismatches", "accuracy", "arena_bytes",
                 "tflm_arena_bytes", "flash_bytes", "model_bytes", "runtime_code_bytes", "ram_bytes", "stack_bytes",
-                "instructions_per_inference", "macs_per_inference", "fits"):
+                "instructions_per_inference", "macs_per_inference", "init_instructions", "fits"):
         assert key in report
     assert report["bit_exact"] and report["fits"] and report["samples"] == 100
     assert "bit-exact       yes" in r.stdout

@@ -322,6 +322,7 @@ def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_repor
         speed={"instructions_per_inference": v["instructions_per_inference"],
                "macs_per_inference": v["macs_per_inference"], "instructions_per_mac": v["instructions_per_mac"],
                "estimated_latency_ms": v["estimated_latency_ms"], "opt_flag": v.get("opt_flag", "-Os"),
+               "init_instructions": v.get("init_instructions"),
                "note": "instructions counted by QEMU -icount; latency = instructions / clock, an estimate"},
         # which stages came from the cache depends on earlier runs, not on the inputs: run field
         attempts=[{k: v for k, v in asdict(a).items() if k != "cached"} for a in attempts],

@@ -261,7 +261,8 @@ def _speed_blocks(report: dict) -> list:
             ("Instructions per inference (max)", fmt_count(_dig(report, "verify", "instructions_per_inference_max"))),
             ("MACs per inference", fmt_count(sp.get("macs_per_inference"))),
             ("Instructions per MAC", fmt_count(sp.get("instructions_per_mac"), 2)),
-            (f"Estimated latency at {_clock_mhz(report)}", f"{fmt_count(sp.get('estimated_latency_ms'), 3)} ms"))
+            (f"Estimated latency at {_clock_mhz(report)}", f"{fmt_count(sp.get('estimated_latency_ms'), 3)} ms"),
+            ("Instructions at init, once (tpr_init: checks, arena plan)", fmt_count(sp.get("init_instructions"))))
     return [Heading(2, "Speed"), Table(("", "Value"), rows),
             Para(f"The latency is {LATENCY_CAVEAT}. Measured over {_samples(report)}.", "note")]
 

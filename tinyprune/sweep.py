@@ -777,12 +777,8 @@ def recommend(cfgs: list[Config], threshold: float | None) -> dict:
     scored = [c for c in cfgs if c.score is not None]
     metric = scored[0].metric if scored else next((c.metric for c in cfgs), "accuracy")
     better = higher_is_better(metric)
-    legacy = {"min_accuracy": threshold if better else None}  # the key of sweeps of classifiers
-    if not scored:
-        return {"board": None, "metric": metric, "threshold": threshold, **legacy,
-                "reason": "no point fits with a measured " + metric_name(metric)}
     source = THRESHOLD_OPTIONS.get(metric, "the threshold given")
-    if threshold is None:
+    if threshold is None and scored:
         best = max(c.score for c in scored)
         if better:
             threshold = max(0.0, best - DEFAULT_ACCURACY_SLACK)
@@ -790,12 +786,16 @@ def recommend(cfgs: list[Config], threshold: float | None) -> dict:
         else:
             threshold = -best * (1 + DEFAULT_ERROR_SLACK)
             source = f"the best {metric_name(metric)} ({-best:.5f}) plus {100 * DEFAULT_ERROR_SLACK:g} %"
-    legacy = {"min_accuracy": threshold if better else None, "min_accuracy_source": source if better else None}
-    bar = {"metric": metric, "threshold": threshold, "threshold_source": source, **legacy}
+    source = source if threshold is not None else None
+    bar = {"metric": metric, "threshold": threshold, "threshold_source": source,
+           # the keys of the classifiers' sweeps, from before error metrics had a bar
+           "min_accuracy": threshold if better else None, "min_accuracy_source": source if better else None}
+    if not scored:
+        return {"board": None, **bar, "reason": "no point fits with a measured " + metric_name(metric)}
     good = [c for c in scored if (c.value >= threshold - 1e-12 if better else c.value <= threshold + 1e-12)]
     if not good:
         return {"board": None, **bar,
-                "reason": f"no board fits on every seed and, on average over them, can {_meeting(metric, threshold)}"}
+                "reason": f"no board fits on every seed and can, on average over them, {_meeting(metric, threshold)}"}
     cheapest = min(good, key=lambda c: (c.board_cost_bytes, c.board)).board
     pick = max((c for c in good if c.board == cheapest),
                key=lambda c: (c.score, (c.least("flash_free_bytes") or 0) + (c.least("ram_free_bytes") or 0)))

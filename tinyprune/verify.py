@@ -288,6 +288,7 @@ class VerifyResult:
     elf: str = ""
     map_file: str = ""
     opt_flag: str = "-Os"  # the compiler's optimization level for the firmware
+    init_instructions: float = 0.0  # tpr_init once, at boot: the model's checks and the arena plan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -351,6 +352,7 @@ def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndar
         instructions_per_mac=instr / info.macs if info.macs else None,
         estimated_latency_ms=instr / board.clock_hz * 1000.0,
         fits=fits, ops=hb.ops, elf=str(hb.elf), map_file=str(hb.build.map_file), opt_flag=opt,
+        init_instructions=float(target.model_line.get("init_ticks", 0)) * per_tick,
     )
 
 

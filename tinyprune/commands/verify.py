@@ -102,6 +102,8 @@ def print_summary(r: dict) -> None:
         ("stack used", f"{r['stack_bytes']} B of {r['stack_reserved_bytes']} B reserved"),
         ("instructions", f"{r['instructions_per_inference']:,.0f} per inference, {r['macs_per_inference']:,} MACs, "
                          f"{ipm} instructions/MAC"),
+        ("init", f"{r.get('init_instructions', 0):,.0f} instructions, once (tpr_init: the model's checks and "
+                 f"the arena plan)"),
         ("latency", f"~{r['estimated_latency_ms']:.2f} ms at the board's clock (estimate from instruction "
                     f"counts; QEMU models no cycles)"),
         ("fits", "yes" if r["fits"] else "NO"),
