@@ -108,6 +108,31 @@ def test_rerun_uses_the_stage_cache(deployed):
     assert time.monotonic() - start < 60
 
 
+def test_accuracy_bar_fails_the_run_after_writing_it(deployed):
+    """--min-accuracy (every stage from the cache): above what the target measured, exit 1 with
+    DIR complete and the gate in report.json; at or below it, exit 0."""
+    base, runs = deployed
+    measured = runs["rpi-pico"][1]["accuracy"]["target"]
+    common = ("--model", "digits-cnn", "--dataset", "digits", "--board", "rpi-pico", "--limit", LIMIT,
+              "--finetune-epochs", "6")
+    missed = base / "bar-missed"
+    proc = _deploy(base, *common, "--min-accuracy", "100%", "--out", str(missed))
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"accuracy {100 * measured:.2f} % is below --min-accuracy 100.00 %" in proc.stderr
+    assert "MISSED: accuracy" in proc.stdout
+    gate = json.loads((missed / "report.json").read_text())["quality_gate"]
+    assert gate["passed"] is False and gate["measured"] == measured and gate["threshold"] == 1.0
+    assert (missed / "firmware.elf").is_file()
+    assert "**Bar: accuracy" in (missed / "report.md").read_text()
+    met = base / "bar-met"
+    proc = _deploy(base, *common, "--min-accuracy", f"{measured:.6f}", "--out", str(met))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert json.loads((met / "report.json").read_text())["quality_gate"]["passed"] is True
+    proc = _deploy(base, *common, "--max-mse", "0.1", "--out", str(base / "bar-wrong"))
+    assert proc.returncode == 2 and "--max-mse does not apply: digits-cnn is scored by accuracy" in proc.stderr
+    assert not (base / "bar-wrong").exists()
+
+
 def test_target_hardware_links_board_files_at_the_boards_own_addresses(deployed, tmp_path):
     """--target hardware (every stage from the cache): board/ links at the board's flash and RAM
     (RP2040: 0x10000000, 0x20000000; its QEMU machine, an MPS2, has flash at 0), and the minimal

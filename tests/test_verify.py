@@ -81,6 +81,23 @@ def test_trained_digits_accuracy_on_target_equals_host(tmp_path, zoo_models):
     assert r.accuracy > 0.9
 
 
+
+def test_min_accuracy_bar_exits_1_when_missed_and_2_without_labels(tmp_path, zoo_models, cli):
+    model_path = tmp_path / "m.tflite"
+    model_path.write_bytes(zoo_models["digits-cnn-trained"])
+    r = cli("verify", model_path, "--board", "rpi-pico", "--dataset", "digits", "--limit", "50",
+            "--min-accuracy", "100%", "--json", tmp_path / "v.json")
+    report = json.loads((tmp_path / "v.json").read_text())
+    gate = report["quality_gate"]
+    assert gate["measured"] == report["accuracy"] < 1.0 and gate["passed"] is False
+    assert r.code == 1 and f"accuracy {100 * report['accuracy']:.2f} % is below --min-accuracy 100.00 %" in r.stderr
+    r = cli("verify", model_path, "--board", "rpi-pico", "--dataset", "digits", "--limit", "50",
+            "--min-accuracy", "50%", "--json", tmp_path / "v2.json")
+    assert r.code == 0 and "passed" in r.stdout
+    assert json.loads((tmp_path / "v2.json").read_text())["quality_gate"]["passed"] is True
+    r = cli("verify", model_path, "--board", "rpi-pico", "--random", "5", "--min-accuracy", "90%")
+    assert r.code == 2 and "--min-accuracy needs labelled samples" in r.stderr
+
 def test_model_too_big_for_a_small_board(tmp_path, zoo_models):
     with pytest.raises(FirmwareTooBig) as exc:
         build_harness(zoo_models["resnet8"], load_board("stm32vldiscovery"), tmp_path)

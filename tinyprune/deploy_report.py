@@ -205,6 +205,9 @@ def _headline(report: dict) -> list:
     if exact is not None:
         blocks.append(Para(f"Target outputs bit-exact with TFLite Micro on the host: {'yes' if exact else 'NO'} "
                            f"({report.get('mismatches', NA)} of {report.get('samples', NA)} samples differ)."))
+    check = report.get("quality_gate")
+    if check:
+        blocks.append(Para(f"Bar: {check['text']}.", "good" if check["passed"] else "bad"))
     blocks.append(Para(f"Model {report.get('model') or NA} ({report.get('task') or NA}), dataset "
                        f"{report.get('dataset') or NA}; board {board} ({report.get('mcu') or NA}, "
                        f"{report.get('core') or NA}, {_clock_mhz(report)}), emulated on QEMU "
@@ -712,4 +715,7 @@ def summary_lines(report: dict) -> list[str]:
     attempts = report.get("attempts") or []
     if len(attempts) > 1:
         lines.append(f"  attempts   {len(attempts)} (the pruning budget was tightened after measuring the firmware)")
+    check = report.get("quality_gate")
+    if check:
+        lines.append(f"  bar        {'' if check['passed'] else 'MISSED: '}{check['text']}")
     return lines

@@ -47,6 +47,7 @@ from typing import Any, Iterator
 
 from tinyprune.deploy_report import metric_name
 from tinyprune.errors import BadInput, TinypruneError, ToolMissing
+from tinyprune.quality import THRESHOLD_OPTIONS, higher_is_better, meets, metric_on_target
 
 POINTS_DIR = "points"
 ROW_FIELDS = (  # sweep.csv's columns, in order; every row has every key
@@ -59,12 +60,6 @@ ROW_FIELDS = (  # sweep.csv's columns, in order; every row has every key
 ROW_FORMAT = 2  # part of a point's --resume key: rows of another format (2: metric_target) are redone
 DEFAULT_ACCURACY_SLACK = 0.01  # without --min-accuracy: the best point's accuracy less one point
 DEFAULT_ERROR_SLACK = 0.10  # without --max-mse: the best point's MSE plus 10 %
-THRESHOLD_OPTIONS = {"accuracy": "--min-accuracy", "mse": "--max-mse"}  # the recommendation's bar, per metric
-
-
-def higher_is_better(metric: str) -> bool:
-    """Accuracy: higher is better; an error such as the autoencoders' MSE: lower is."""
-    return metric == "accuracy"
 
 
 # ---- the grid -------------------------------------------------------------------------------------
@@ -328,7 +323,7 @@ def row_from_report(point: Point, r: dict) -> dict:
     row = _base_row(point)
     row.update(status="ok" if r["fits"] and r["bit_exact"] else "failed", fits=bool(r["fits"]),
                bit_exact=bool(r["bit_exact"]), metric=r["metric"], accuracy_target=acc["target"],
-               metric_target=_metric_on_target(r),
+               metric_target=metric_on_target(r),
                accuracy_float=acc["float"], accuracy_pruned=acc["pruned"], accuracy_int8=acc["int8_tflite"],
                samples=r["samples"], flash_bytes=s["flash_bytes"], flash_free_bytes=s["flash_free_bytes"],
                ram_bytes=s["ram_bytes"], ram_free_bytes=s["ram_free_bytes"], model_bytes=s["model_bytes"],
@@ -337,16 +332,6 @@ def row_from_report(point: Point, r: dict) -> dict:
                estimated_latency_ms=sp["estimated_latency_ms"], passed_through=r["prune"]["passed_through"],
                attempts=len(r.get("attempts") or []))
     return row
-
-
-def _metric_on_target(report: dict) -> float | None:
-    """The model's metric on the target: accuracy is measured there; an error (MSE) is computed on
-    the host, from TFLite Micro's outputs, which the target's match byte for byte when the point is
-    bit-exact (else the point failed and has none)."""
-    acc = report["accuracy"]
-    if report["metric"] == "accuracy":
-        return acc["target"]
-    return acc.get("tflm_host") if report["bit_exact"] else None
 
 
 def error_row(point: Point, exc: BaseException | None, kind: str | None = None) -> dict:
@@ -792,7 +777,7 @@ def recommend(cfgs: list[Config], threshold: float | None) -> dict:
            "min_accuracy": threshold if better else None, "min_accuracy_source": source if better else None}
     if not scored:
         return {"board": None, **bar, "reason": "no point fits with a measured " + metric_name(metric)}
-    good = [c for c in scored if (c.value >= threshold - 1e-12 if better else c.value <= threshold + 1e-12)]
+    good = [c for c in scored if meets(metric, c.value, threshold)]
     if not good:
         return {"board": None, **bar,
                 "reason": f"no board fits on every seed and can, on average over them, {_meeting(metric, threshold)}"}

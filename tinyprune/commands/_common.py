@@ -23,6 +23,51 @@ def size_type(what: str):
     return parse
 
 
+def accuracy_type(text: str) -> float:
+    """argparse ``type=`` for an accuracy: 0.95 or 95%."""
+    value = text.strip()
+    try:
+        number = float(value.rstrip("% "))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an accuracy such as 0.95 or 95%, got {text!r}") from None
+    if value.endswith("%"):
+        number /= 100
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"an accuracy is between 0 and 1 (or 0% and 100%), got {text!r}")
+    return number
+
+
+def error_type(text: str) -> float:
+    """argparse ``type=`` for an error such as an MSE: a finite number, 0 or more."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an error such as 0.05, got {text!r}") from None
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"an error is a finite number, 0 or more, got {text!r}")
+    return number
+
+
+def add_threshold_options(parser, accuracy_help: str, mse_help: str) -> None:
+    """--min-accuracy (classifiers) and --max-mse (autoencoders): the bar for the model's metric."""
+    parser.add_argument("--min-accuracy", type=accuracy_type, metavar="A", help=accuracy_help)
+    parser.add_argument("--max-mse", type=error_type, metavar="E", help=mse_help)
+
+
+def metric_threshold(args: argparse.Namespace, task: str) -> float | None:
+    """--min-accuracy or --max-mse, whichever the model's metric takes; the other is bad input."""
+    from tinyprune.quality import THRESHOLD_OPTIONS
+    from tinyprune.train import METRICS
+
+    metric = METRICS[task]
+    given = {"accuracy": args.min_accuracy, "mse": args.max_mse}
+    for other, value in given.items():
+        if value is not None and other != metric:
+            raise BadInput(f"{THRESHOLD_OPTIONS[other]} does not apply: {args.model} is scored by {metric}",
+                           hint=f"use {THRESHOLD_OPTIONS[metric]} instead")
+    return given[metric]
+
+
 def add_board_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument("--board", required=required, metavar="NAME", help="target board (see `tinyprune boards`)")
     add_boards_dir_option(parser)

@@ -8,6 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+from tinyprune.commands._common import add_threshold_options, metric_threshold
+
 HELP = "prune -> convert -> build -> verify in one budget-driven command"
 DESCRIPTION = """\
 The whole pipeline for one board: prune the model until its int8 form fits the board's budget
@@ -32,11 +34,15 @@ Writes DIR/ (atomically: a failed or interrupted run leaves no DIR):
 
 Exit status 0 when the firmware fits and is bit-exact, 1 when a check failed, 2 for bad input
 (including a budget no pruning of this architecture can reach: the message gives the smallest
-reachable sizes).
+reachable sizes). A bar for CI: --min-accuracy A (classifiers: the accuracy measured on the
+target) or --max-mse E (autoencoders: the MSE of TFLite Micro's outputs, which the target
+matched byte for byte); missing it exits 1 with DIR written, and report.json's quality_gate
+says by how much.
 
 Examples:
   tinyprune deploy --model mnist1d-cnn --dataset mnist1d --board nucleo-f446re --out runs/f446
   tinyprune deploy --model digits-cnn --dataset digits --board stm32vldiscovery --out runs/vl
+  tinyprune deploy --model digits-cnn --dataset digits --board rpi-pico --min-accuracy 95% --out runs/ci
   tinyprune deploy --model net.py:build --weights net.pt --dataset data.npz --board nrf52840dk \\
       --flash 128K --ram 32K --round-to 4 --out runs/nrf
 """
@@ -50,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
                    help="qemu (default); renode also runs the generated Robot test when renode-test is on PATH")
     add_firmware_options(g)
+    add_threshold_options(g, "fail (exit 1, DIR still written) when the accuracy on the target is below A, "
+                             "0.95 or 95%%; classifiers",
+                          "fail (exit 1, DIR still written) when the MSE, as the target computes it bit-exactly, is "
+                          "above E; models scored by MSE, such as fc-autoencoder")
     g.add_argument("--cache-dir", type=Path, metavar="DIR", help="stage cache (default DIR/../.tinyprune-cache)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
 
@@ -91,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from tinyprune.integration import user_build_lines
     from tinyprune.outdir import check_output_dir, staged_output, write_file_atomic, write_files
     from tinyprune.prune import check_budget
+    from tinyprune.quality import gate, metric_on_target
     from tinyprune.report import to_json, write_report
 
     if not args.board:
@@ -107,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     budget, board = budget_from_args(args)
     check_output_dir(args.out, args.force)
     data, model, info, shape, task = load_inputs(args)
+    threshold = metric_threshold(args, task)
     name = info.zoo_name or Path(args.model.split(":")[0]).stem
     cfg = DeployConfig(prune=prune_cfg,
                        convert=ConvertConfig(calibration_samples=args.calibration_samples, seed=args.seed, name=name),
@@ -127,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         report = outcome.report | {"weights": weights, "cache_dir": str(cache_root) if cache_root else None,
                                    "integration": user_build_lines(Path(args.out).resolve())}
         report["run"]["seconds"] = round(time.monotonic() - start, 1)
+        if threshold is not None:
+            report["quality_gate"] = gate(report["metric"], metric_on_target(report), threshold)
         write_files(tmp, outcome.files)
         write_report(tmp / "report.json", report)
         deploy_report.render(report, tmp)
@@ -150,4 +164,7 @@ def run(args: argparse.Namespace) -> int:
           "board/ links at the QEMU machine's addresses; --target hardware links at the board's own.")
     if not outcome.fits or not outcome.bit_exact:
         raise CheckFailed("the deployed firmware failed a check (see the summary above)")
+    if threshold is not None and not report["quality_gate"]["passed"]:
+        raise CheckFailed(f"the deployed model misses its bar: {report['quality_gate']['text']}",
+                          hint=f"{args.out} is written; a larger budget or more --finetune-epochs keep more of the model")
     return 0

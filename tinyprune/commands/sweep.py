@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from tinyprune.commands._common import add_boards_dir_option
+from tinyprune.commands._common import add_boards_dir_option, add_threshold_options, metric_threshold
 from tinyprune.commands.train import add_model_options
 
 HELP = "many deploys across boards, budgets and seeds"
@@ -101,29 +101,6 @@ def _name_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _accuracy(text: str) -> float:
-    value = text.strip()
-    try:
-        number = float(value.rstrip("% "))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an accuracy such as 0.95 or 95%, got {text!r}") from None
-    if value.endswith("%"):
-        number /= 100
-    if not 0 <= number <= 1:
-        raise argparse.ArgumentTypeError(f"an accuracy is between 0 and 1 (or 0% and 100%), got {text!r}")
-    return number
-
-
-def _error(text: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an error such as 0.05, got {text!r}") from None
-    if not number >= 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"an error is a finite number, 0 or more, got {text!r}")
-    return number
-
-
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -156,12 +133,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ram", type=_size_list("--ram"), metavar="S1,S2,...",
                    help="RAM budgets for arena + runtime + stack (default: each board's own)")
     g.add_argument("--seeds", type=_positive, default=1, metavar="N", help="seeds per point (default 1)")
-    g.add_argument("--min-accuracy", type=_accuracy, metavar="A",
-                   help="accuracy the recommended board must reach on the target, 0.95 or 95%% "
-                        "(default: the best point's less one point); classifiers")
-    g.add_argument("--max-mse", type=_error, metavar="E",
-                   help="MSE the recommended board may not exceed (default: the best point's plus 10%%); "
-                        "models scored by MSE, such as fc-autoencoder")
+    add_threshold_options(g, "accuracy the recommended board must reach on the target, 0.95 or 95%% "
+                             "(default: the best point's less one point); classifiers",
+                          "MSE the recommended board may not exceed (default: the best point's plus 10%%); "
+                          "models scored by MSE, such as fc-autoencoder")
     e = parser.add_argument_group("execution")
     e.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
                    help="local process pool (default) or Ray tasks")
@@ -196,21 +171,6 @@ def _boards(args):
     if args.boards == ["all"]:
         return list_boards(args.boards_dir)
     return [load_board(name, args.boards_dir) for name in args.boards]
-
-
-def _threshold(args, task: str) -> float | None:
-    """--min-accuracy or --max-mse, whichever the model's metric takes."""
-    from tinyprune.errors import BadInput
-    from tinyprune.sweep import THRESHOLD_OPTIONS
-    from tinyprune.train import METRICS
-
-    metric = METRICS[task]
-    given = {"accuracy": args.min_accuracy, "mse": args.max_mse}
-    for other, value in given.items():
-        if value is not None and other != metric:
-            raise BadInput(f"{THRESHOLD_OPTIONS[other]} does not apply: {args.model} is scored by {metric}",
-                           hint=f"use {THRESHOLD_OPTIONS[metric]} instead")
-    return given[metric]
 
 
 def _inputs(args, out: Path, shares_filesystem: bool, loaded, prune_cfg):
@@ -271,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     points = expand_grid(boards, args.flash, args.ram, seeds, out)
     prune_cfg = prune_config_from_args(args)  # the same fields as `tinyprune deploy`, validated before any work
     loaded = load_inputs(args)  # dataset and model (not trained yet): they decide the metric
-    threshold = _threshold(args, loaded[4])
+    threshold = metric_threshold(args, loaded[4])
     sweep_dir = SweepDir.prepare(out, args.force, args.resume)  # before training: a bad DIR fails at once
     start = time.monotonic()
     inputs = _inputs(args, out, executor.shares_filesystem, loaded, prune_cfg)

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tinyprune.commands._common import add_board_options, add_json_option
+from tinyprune.commands._common import accuracy_type, add_board_options, add_json_option
 from tinyprune.commands._target import (add_optimize_option, add_samples_options, pick_samples, print_table,
                                         read_tflite, size_lines)
 from tinyprune.firmware import OPTIMIZE_FLAGS
@@ -23,8 +23,9 @@ Build firmware for the board around MODEL.tflite, run it on the emulated core of
     stack's high-water mark, and instructions per inference (SysTick under qemu -icount:
     instructions, not cycles; the latency at the board's clock is an estimate).
 
-Exit status 0 when bit-exact and within budget, 1 when the model ran but a check failed,
-2 for bad input. Works for any int8 .tflite: use --random N when you have no dataset.
+Exit status 0 when bit-exact and within budget (and, with --min-accuracy, accurate enough),
+1 when the model ran but a check failed, 2 for bad input. Works for any int8 .tflite: use
+--random N when you have no dataset.
 
 Examples:
   tinyprune verify out/model_int8.tflite --board nucleo-f446re --dataset digits
@@ -42,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="kill the emulator after this long (default: from the model's MACs)")
     add_optimize_option(parser)
+    parser.add_argument("--min-accuracy", type=accuracy_type, metavar="A",
+                        help="fail (exit 1) when the accuracy on the target is below A, 0.95 or 95%%; needs --dataset "
+                             "and a classifier")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the firmware (ELF, map, harness sources) in DIR (a new directory)")
     parser.add_argument("--force", action="store_true",
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from tinyprune.errors import BadInput, CheckFailed
     from tinyprune.outdir import check_output_dir, staged_output
     from tinyprune.report import new_report, write_report
+    from tinyprune.quality import gate
     from tinyprune.verify import verify_model
 
     if args.timeout is not None and not 0 < args.timeout < float("inf"):
@@ -63,8 +68,13 @@ def run(args: argparse.Namespace) -> int:
     board = load_board(args.board, args.boards_dir)
     model = read_tflite(args.model)
     if args.emulator == "renode":
+        if args.min_accuracy is not None:
+            raise BadInput("--min-accuracy checks the QEMU run's accuracy; the Renode test checks its own outputs",
+                           hint="drop --emulator renode, or --min-accuracy")
         return run_renode(model, board, args)
     inputs, labels, described = pick_samples(model, args)
+    if args.min_accuracy is not None:
+        _check_accuracy_bar(model, labels)
     print(f"Verifying {args.model} on {board.name} ({board.core}) in QEMU {board.qemu_machine} with {described}")
     with tempfile.TemporaryDirectory(prefix="tinyprune-verify-") as tmp:
         result = verify_model(model, board, inputs, labels, Path(tmp), timeout_s=args.timeout,
@@ -74,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
             with staged_output(args.keep, args.force) as keep:  # never into a directory of the user's
                 shutil.copytree(tmp, keep, dirs_exist_ok=True)
     report = new_report("verify", model=str(args.model), samples_from=described, **result.to_dict())
+    if args.min_accuracy is not None:
+        report["quality_gate"] = gate("accuracy", result.accuracy, args.min_accuracy)
     for key in ("elf", "map_file"):  # where the files are now: in --keep, or gone with the temporary dir
         report[key] = str(args.keep / Path(report[key]).relative_to(tmp)) if args.keep else None
     json_path = args.json_file or Path("verify_report.json")
@@ -84,7 +96,22 @@ def run(args: argparse.Namespace) -> int:
         raise CheckFailed(f"{result.mismatches} of {result.samples} outputs differ from TFLite Micro's")
     if not result.fits:
         raise CheckFailed(f"the firmware does not fit {board.name}'s budget (see the sizes above)")
+    if args.min_accuracy is not None and not report["quality_gate"]["passed"]:
+        raise CheckFailed(f"the model misses its bar on the target: {report['quality_gate']['text']}")
     return 0
+
+
+def _check_accuracy_bar(model: bytes, labels) -> None:
+    """--min-accuracy needs labelled samples and one score per class."""
+    from tinyprune.errors import BadInput
+    from tinyprune.tflite_info import read_model
+
+    if labels is None:
+        raise BadInput("--min-accuracy needs labelled samples: give --dataset D (not --random)")
+    shape = read_model(model).outputs[0].shape
+    if not shape or shape[-1] < 2:
+        raise BadInput(f"--min-accuracy needs a classifier, one output per class; this model's output has shape "
+                       f"{tuple(shape)}")
 
 
 def print_summary(r: dict) -> None:
@@ -108,6 +135,8 @@ def print_summary(r: dict) -> None:
                     f"counts; QEMU models no cycles)"),
         ("fits", "yes" if r["fits"] else "NO"),
     ]
+    if r.get("quality_gate"):
+        rows.append(("bar", ("" if r["quality_gate"]["passed"] else "MISSED: ") + r["quality_gate"]["text"]))
     if r.get("opt_flag"):
         name = next((k for k, v in OPTIMIZE_FLAGS.items() if v == r["opt_flag"]), None)
         rows.insert(1, ("compiled", r["opt_flag"] + (f" (--optimize {name})" if name else "")))
