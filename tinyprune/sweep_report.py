@@ -16,6 +16,7 @@ from pathlib import Path
 from tinyprune.deploy_report import (NA, Heading, Image, Items, Para, Table, draw_png, new_figure, placeholder,
                                      fmt_b, fmt_count, fmt_metric, fmt_pct, metric_name, metric_title, to_html,
                                      to_markdown)
+from tinyprune.quality import higher_is_better
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy_vs_flash.png", "headroom.png")
@@ -76,7 +77,7 @@ def recommendation_text(doc: dict) -> str:
     rec = (doc.get("summary") or {}).get("recommendation") or {}
     if not rec.get("board"):
         return f"No recommendation: {rec.get('reason') or 'no rows'}."
-    bar = "minimum" if _metric(doc) == "accuracy" else "maximum"
+    bar = "minimum" if higher_is_better(_metric(doc)) else "maximum"
     source = rec.get("threshold_source") or rec.get("min_accuracy_source")
     value = rec.get("value", rec.get("accuracy"))
     return (f"Recommended board: {rec['board']} ({_size(rec['board_cost_bytes'])} of flash + RAM), "
@@ -136,7 +137,7 @@ def _board_table(doc: dict, board: str) -> Table:
         used_f = max((r["flash_bytes"] for r in ok), default=None)
         used_r = max((r["ram_bytes"] for r in ok), default=None)
         accs = [_on_target(r) for r in ok if _on_target(r) is not None]
-        worst = "min" if _metric(doc) == "accuracy" else "max"
+        worst = "min" if higher_is_better(_metric(doc)) else "max"
         acc = NA if not accs else (_value(doc, sum(accs) / len(accs))
                                    + (f" ({worst} {_value(doc, c.get('metric_worst'))})" if len(accs) > 1 else ""))
         lat = c.get("estimated_latency_ms_mean")
