@@ -717,5 +717,7 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"  attempts   {len(attempts)} (the pruning budget was tightened after measuring the firmware)")
     check = report.get("quality_gate")
     if check:
-        lines.append(f"  bar        {'' if check['passed'] else 'MISSED: '}{check['text']}")
+        from tinyprune.quality import gate_line  # quality formats with this module's helpers
+
+        lines.append(f"  bar        {gate_line(check)}")
     return lines

@@ -11,7 +11,7 @@ below the bar; ``sweep`` recommends the cheapest board that meets it.
 
 from __future__ import annotations
 
-from tinyprune.deploy_report import metric_name
+from tinyprune.deploy_report import fmt_metric, metric_name
 
 THRESHOLD_OPTIONS = {"accuracy": "--min-accuracy", "mse": "--max-mse"}  # the bar's option, per metric
 
@@ -44,14 +44,16 @@ def gate(metric: str, value: float | None, threshold: float) -> dict:
     return check | {"text": _gate_text(check)}
 
 
+def gate_line(check: dict) -> str:
+    """The check for a summary line: its text, flagged when missed."""
+    return ("" if check["passed"] else "MISSED: ") + check["text"]
+
+
 def _gate_text(check: dict) -> str:
     """``accuracy 93.50 % is below --min-accuracy 95.00 %`` and the like."""
-    metric, value, threshold = check["metric"], check["measured"], check["threshold"]
-    if higher_is_better(metric):
-        shown, bar = ("n/a" if value is None else f"{100 * value:.2f} %"), f"{100 * threshold:.2f} %"
-    else:
-        shown, bar = ("n/a" if value is None else f"{value:.5f}"), f"{threshold:.5f}"
-    name = metric_name(metric)
+    metric = check["metric"]
+    name, shown = metric_name(metric), fmt_metric(check["measured"], metric)
+    bar = fmt_metric(check["threshold"], metric)
     if check["passed"]:
         relation = ">=" if higher_is_better(metric) else "<="
         return f"{name} {shown} {relation} {check['option']} {bar}: passed"

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from tinyprune.deploy_report import metric_name
+from tinyprune.deploy_report import fmt_metric, metric_name
 from tinyprune.errors import BadInput, TinypruneError, ToolMissing
 from tinyprune.quality import THRESHOLD_OPTIONS, higher_is_better, meets, metric_on_target
 
@@ -742,16 +742,22 @@ def knee(front: list[Config]) -> tuple[Config | None, str]:
         return None, f"{metric_name(metric)} improves no faster at small budgets than at large ones: no knee"
     more = _kib(x1 - front[best].flash_budget_bytes)
     if higher_is_better(metric):
-        return front[best], f"beyond it, {more} more flash buys {100 * (y1 - front[best].score):+.2f} points of accuracy"
+        return front[best], (f"beyond it, {more} more flash buys {100 * (y1 - front[best].score):+.2f} points "
+                             "of accuracy")
     return front[best], (f"beyond it, {more} more flash takes the {metric_name(metric)} from "
-                         f"{front[best].value:.5f} to {front[-1].value:.5f}")
+                         f"{fmt_metric(front[best].value, metric)} to {fmt_metric(front[-1].value, metric)}")
+
+
+def _metric_of(cfgs: list[Config]) -> str:
+    """The sweep's metric (every point's model is the same)."""
+    return next((c.metric for c in cfgs), "accuracy")
 
 
 def _meeting(metric: str, threshold: float) -> str:
     """What meeting the threshold means, to follow "boards that"."""
     if higher_is_better(metric):
-        return f"reach {100 * threshold:.2f} %"
-    return f"keep the {metric_name(metric)} at or below {threshold:.5f}"
+        return f"reach {fmt_metric(threshold, metric)}"
+    return f"keep the {metric_name(metric)} at or below {fmt_metric(threshold, metric)}"
 
 
 def recommend(cfgs: list[Config], threshold: float | None) -> dict:
@@ -760,17 +766,18 @@ def recommend(cfgs: list[Config], threshold: float | None) -> dict:
     an error such as MSE at most that high (--max-mse). Without a threshold: the best accuracy less
     one point, the best error plus 10 %."""
     scored = [c for c in cfgs if c.score is not None]
-    metric = scored[0].metric if scored else next((c.metric for c in cfgs), "accuracy")
+    metric = _metric_of(cfgs)
     better = higher_is_better(metric)
     source = THRESHOLD_OPTIONS.get(metric, "the threshold given")
     if threshold is None and scored:
         best = max(c.score for c in scored)
         if better:
             threshold = max(0.0, best - DEFAULT_ACCURACY_SLACK)
-            source = f"the best accuracy ({100 * best:.2f} %) less {100 * DEFAULT_ACCURACY_SLACK:g} point"
+            source = f"the best accuracy ({fmt_metric(best, metric)}) less {100 * DEFAULT_ACCURACY_SLACK:g} point"
         else:
             threshold = -best * (1 + DEFAULT_ERROR_SLACK)
-            source = f"the best {metric_name(metric)} ({-best:.5f}) plus {100 * DEFAULT_ERROR_SLACK:g} %"
+            source = (f"the best {metric_name(metric)} ({fmt_metric(-best, metric)}) plus "
+                      f"{100 * DEFAULT_ERROR_SLACK:g} %")
     source = source if threshold is not None else None
     bar = {"metric": metric, "threshold": threshold, "threshold_source": source,
            # the keys of the classifiers' sweeps, from before error metrics had a bar
@@ -799,7 +806,7 @@ def summarise(rows: list[dict], threshold: float | None) -> dict:
     cfgs = configs(rows)
     front = pareto_front(cfgs)
     k, why = knee(front)
-    metric = next((c.metric for c in cfgs), "accuracy")
+    metric = _metric_of(cfgs)
     return {"metric": metric, "higher_is_better": higher_is_better(metric),
             "configs": [c.to_dict() for c in cfgs], "pareto": [c.key for c in front],
             "knee": {"config": k.key if k else None, "flash_budget_bytes": k.flash_budget_bytes if k else None,

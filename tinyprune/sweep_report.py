@@ -121,8 +121,8 @@ def point_line(row: dict, seconds: float | None = None) -> str:
              f"seed {row['seed']}")
     took = f" ({seconds:.1f} s)" if seconds is not None else ""
     if row["status"] == "ok":
-        return (f"ok      {where}: {metric_name(metric)} {fmt_metric(_on_target(row), metric)}, flash {fmt_b(row['flash_free_bytes'])} "
-                f"free, RAM {fmt_b(row['ram_free_bytes'])} free{took}")
+        return (f"ok      {where}: {metric_name(metric)} {fmt_metric(_on_target(row), metric)}, "
+                f"flash {fmt_b(row['flash_free_bytes'])} free, RAM {fmt_b(row['ram_free_bytes'])} free{took}")
     return f"FAILED  {where}: {row.get('error_kind') or 'error'}: {short_error(row.get('error'))}{took}"
 
 
@@ -137,9 +137,9 @@ def _board_table(doc: dict, board: str) -> Table:
         used_f = max((r["flash_bytes"] for r in ok), default=None)
         used_r = max((r["ram_bytes"] for r in ok), default=None)
         accs = [_on_target(r) for r in ok if _on_target(r) is not None]
-        worst = "min" if higher_is_better(_metric(doc)) else "max"
+        worst = ("min", min) if higher_is_better(_metric(doc)) else ("max", max)
         acc = NA if not accs else (_value(doc, sum(accs) / len(accs))
-                                   + (f" ({worst} {_value(doc, c.get('metric_worst'))})" if len(accs) > 1 else ""))
+                                   + (f" ({worst[0]} {_value(doc, worst[1](accs))})" if len(accs) > 1 else ""))
         lat = c.get("estimated_latency_ms_mean")
         rows.append((_size(c["flash_budget_bytes"]), _size(c["ram_budget_bytes"]),
                      ", ".join(str(s) for s in c["seeds"]),
@@ -280,7 +280,7 @@ def _plot_accuracy(doc: dict):
     bar = rec.get("threshold", rec.get("min_accuracy"))
     if bar is not None:
         ax.axhline(scale * bar, ls="--", color="#C44E52", lw=1,
-                   label=f"minimum accuracy {100 * bar:.2f} %" if accuracy else f"maximum {_name(doc)} {bar:.5f}")
+                   label=f"{'minimum' if accuracy else 'maximum'} {_name(doc)} {_value(doc, bar)}")
     xs_all = [c["flash_budget_bytes"] / 1024 for c in cfgs]
     if max(xs_all) > 8 * min(xs_all):
         ax.set_xscale("log")

@@ -136,7 +136,9 @@ def print_summary(r: dict) -> None:
         ("fits", "yes" if r["fits"] else "NO"),
     ]
     if r.get("quality_gate"):
-        rows.append(("bar", ("" if r["quality_gate"]["passed"] else "MISSED: ") + r["quality_gate"]["text"]))
+        from tinyprune.quality import gate_line
+
+        rows.append(("bar", gate_line(r["quality_gate"])))
     if r.get("opt_flag"):
         name = next((k for k, v in OPTIMIZE_FLAGS.items() if v == r["opt_flag"]), None)
         rows.insert(1, ("compiled", r["opt_flag"] + (f" (--optimize {name})" if name else "")))
