@@ -16,15 +16,15 @@ from __future__ import annotations
 import base64
 import html
 import io
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyprune.quality import NA, fmt_metric, metric_name, metric_title
+from tinyprune.quality import real_number as _num
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy.png", "memory.png", "channels.png", "search.png")
 DPI = 100
-NA = "n/a"
 LATENCY_CAVEAT = ("an estimate from instruction counts: QEMU -icount counts instructions, not cycles "
                   "(no pipeline, caches or flash wait states), and latency = instructions / clock")
 LATENCY_CAVEAT_SHORT = "an estimate from instruction counts (QEMU -icount), not measured cycles"
@@ -48,13 +48,6 @@ _RC = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "axes
 
 
 # ---- values ---------------------------------------------------------------------------------------
-
-def _num(value) -> float | None:
-    """A real number, or None for anything else (None, text, bools)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
-        return None  # not a number, or NaN
-    return value
-
 
 def _dig(d, *keys):
     """``d[k1][k2]...``, or None where a level is missing or not a dict."""
@@ -94,13 +87,6 @@ def fmt_pct(part, whole) -> str:
     return NA if part is None or not whole else f"{100 * part / whole:.1f} %"
 
 
-def fmt_metric(value, metric: str) -> str:
-    value = _num(value)
-    if value is None:
-        return NA
-    return f"{100 * value:.2f} %" if metric == "accuracy" else f"{value:.5f}"
-
-
 def fmt_change(before, after, fmt=fmt_count) -> str:
     if before is None and after is None:
         return NA
@@ -111,14 +97,6 @@ def fmt_change(before, after, fmt=fmt_count) -> str:
 
 def _metric(report: dict) -> str:
     return report.get("metric") or _dig(report, "prune", "metric") or "accuracy"
-
-
-def metric_name(metric: str) -> str:
-    return "accuracy" if metric == "accuracy" else metric.upper()
-
-
-def metric_title(metric: str) -> str:
-    return "Accuracy" if metric == "accuracy" else metric.upper()
 
 
 def _budget(report: dict, memory: str) -> float | None:

@@ -11,9 +11,33 @@ below the bar; ``sweep`` recommends the cheapest board that meets it.
 
 from __future__ import annotations
 
-from tinyprune.deploy_report import fmt_metric, metric_name
+import numbers
 
+NA = "n/a"  # a figure that is missing, in every report
 THRESHOLD_OPTIONS = {"accuracy": "--min-accuracy", "mse": "--max-mse"}  # the bar's option, per metric
+
+
+def real_number(value) -> float | None:
+    """A real number, or None for anything else (None, text, bools, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+        return None
+    return value
+
+
+def fmt_metric(value, metric: str) -> str:
+    """Accuracy as a percentage, an error (MSE) to five decimals; NA for no number."""
+    value = real_number(value)
+    if value is None:
+        return NA
+    return f"{100 * value:.2f} %" if metric == "accuracy" else f"{value:.5f}"
+
+
+def metric_name(metric: str) -> str:
+    return "accuracy" if metric == "accuracy" else metric.upper()
+
+
+def metric_title(metric: str) -> str:
+    return "Accuracy" if metric == "accuracy" else metric.upper()
 
 
 def higher_is_better(metric: str) -> bool:

@@ -45,9 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from tinyprune.deploy_report import fmt_metric, metric_name
 from tinyprune.errors import BadInput, TinypruneError, ToolMissing
-from tinyprune.quality import THRESHOLD_OPTIONS, higher_is_better, meets, metric_on_target
+from tinyprune.quality import THRESHOLD_OPTIONS, fmt_metric, higher_is_better, meets, metric_name, metric_on_target
 
 POINTS_DIR = "points"
 ROW_FIELDS = (  # sweep.csv's columns, in order; every row has every key

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinyprune.deploy_report import (NA, Heading, Image, Items, Para, Table, draw_png, new_figure, placeholder,
-                                     fmt_b, fmt_count, fmt_metric, fmt_pct, metric_name, metric_title, to_html,
-                                     to_markdown)
-from tinyprune.quality import higher_is_better
+from tinyprune.deploy_report import (Heading, Image, Items, Para, Table, draw_png, new_figure, placeholder, fmt_b,
+                                     fmt_count, fmt_pct, to_html, to_markdown)
+from tinyprune.quality import NA, fmt_metric, higher_is_better, metric_name, metric_title
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy_vs_flash.png", "headroom.png")
