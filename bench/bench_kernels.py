@@ -6,7 +6,8 @@ mobilenetv1-025, fc-autoencoder) and mnist1d-cnn, as the Keras rebuilds in tests
 with random weights (cached on disk, shared with the tests and bench_runtime).
 
 Method: the verification harness (firmware/harness/harness.c) built at -O2 (and on Cortex-M4 at -Os,
-the default of `tinyprune build`, and -Os -DTPR_FAST_KERNELS=1, its --optimize balanced) for each core, run on the core's QEMU machine with
+the default of `tinyprune build`, and -Os -DTPR_FAST_KERNELS=1, its --optimize balanced) for each core, in
+the runtime's fast arena (and on Cortex-M4 at -O2 in its smallest too), run on the core's QEMU machine with
 `-icount shift=0`; SysTick around tpr_invoke gives instructions per inference (not cycles: QEMU
 models no pipeline). Every output is compared with TFLite Micro on the host. Each core runs on an
 MPS2/MPS3 machine with the machine's whole memory, so every model fits; ARMv6-M code (M0+) runs on
@@ -67,15 +68,17 @@ def bench_board(core: str):
     return dataclasses.replace(board, **changes)
 
 
-def measure(model: bytes, core: str, opt: str, expected: np.ndarray, x: np.ndarray) -> dict:
-    """Build the harness for `core` at `opt`, run `x` on QEMU: instructions, bit-exactness, sizes."""
+def measure(model: bytes, core: str, opt: str, expected: np.ndarray, x: np.ndarray,
+            fast_arena: bool | None = None) -> dict:
+    """Build the harness for `core` at `opt`, run `x` on QEMU: instructions, bit-exactness, sizes.
+    `fast_arena`: as verify.build_harness's (None: the fast arena except at -Os)."""
     from tinyprune import emulators, verify
     from tinyprune.tflite_info import read_model
 
     board = bench_board(core)
     info = read_model(model)
     with tempfile.TemporaryDirectory(prefix="bench-kernels-") as tmp:
-        hb = verify.build_harness(model, board, Path(tmp), opt=opt)
+        hb = verify.build_harness(model, board, Path(tmp), opt=opt, fast_arena=fast_arena)
         run = verify.run_on_qemu(hb, board, x, output_dtype=info.outputs[0].numpy_dtype,
                                  macs_per_inference=info.macs)
     per_tick = emulators.qemu_machine(board.qemu_machine).instructions_per_tick
@@ -84,6 +87,7 @@ def measure(model: bytes, core: str, opt: str, expected: np.ndarray, x: np.ndarr
             "instr_per_mac": round(instructions / info.macs, 2),
             "bit_exact": bool(run.outputs.shape == expected.shape and np.array_equal(run.outputs, expected)),
             "runtime_text_bytes": hb.sizes["runtime_code_bytes"],
+            "arena_bytes": hb.arena_bytes, "multipliers_in_arena": verify.all_multipliers_kept(run.model_line),
             "init_instructions": int(round(run.model_line.get("init_ticks", 0) * per_tick))}
 
 
@@ -159,18 +163,23 @@ def _arena_section(models: dict[str, bytes]) -> tuple[dict, float]:
         ours = runtime.required_arena_bytes(model)
         _, tflm32 = runtime.tflm_arena_bytes(model)
         pair, live = lower_bounds(model)
+        fast = runtime.required_arena_bytes(model, fast=True)
         rows.append({"model": name, "arena_bytes": ours, "tflm_arena_bytes_32bit": tflm32,
                      "ratio": round(ours / tflm32, 3), "lower_bound_live_pair": pair,
                      "lower_bound_live_set": live, "lower_bound_ratio": round(pair / tflm32, 3),
-                     "lower_bound_live_set_ratio": round(live / tflm32, 3)})
+                     "lower_bound_live_set_ratio": round(live / tflm32, 3),
+                     "fast_arena_bytes": fast, "fast_ratio": round(fast / tflm32, 3)})
     geo = math.exp(sum(math.log(r["ratio"]) for r in rows) / len(rows))
+    geo_fast = math.exp(sum(math.log(r["fast_ratio"]) for r in rows) / len(rows))
     section = {"title": "Arena: runtime plan vs TFLite Micro (32-bit estimate), with lower bounds", "rows": rows,
                "notes": [f"geometric mean ratio {geo:.3f}; target <= {TARGET_ARENA_GEOMEAN}: "
                          f"{'met' if geo <= TARGET_ARENA_GEOMEAN else 'MISSED'}",
                          "lower bounds (with the runtime's in-place takeovers, + 4 bytes per tensor): the largest "
                          "live pair (one operator's inputs + outputs) and the largest set of tensors alive at once",
                          "TFLM: smallest arena that allocates and invokes (bisection on the 64-bit host), minus "
-                         "tinyprune.tflm's pointer-size estimate"]}
+                         "tinyprune.tflm's pointer-size estimate",
+                         f"fast arena (the multipliers kept in it, tpr_fast_arena_bytes; the -O2 speed figures): "
+                         f"geometric mean ratio {geo_fast:.3f}"]}
     return section, geo
 
 
@@ -201,14 +210,19 @@ def run() -> list[dict]:
     from tinyprune.verify import host_outputs
 
     models = _models()
-    jobs = [(name, core, "-O2") for name in models for core in CORES] + [
-        (name, "cortex-m4", OPTIMIZE_FLAGS[opt]) for opt in ("size", "balanced") for name in models]
+    # (model, core, opt, fast arena): -O2 everywhere, and on Cortex-M4 also -O2 in the smallest
+    # arena (the multipliers computed on every invoke) and the other --optimize levels
+    jobs = [(name, core, "-O2", True) for name in models for core in CORES] + [
+        (name, "cortex-m4", "-O2", False) for name in models] + [
+        (name, "cortex-m4", OPTIMIZE_FLAGS[opt], None) for opt in ("size", "balanced") for name in models]
     inputs = {name: random_inputs(read_model(m).inputs[0], SAMPLES, seed=1) for name, m in models.items()}
     expected = {name: host_outputs(m, inputs[name]) for name, m in models.items()}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda j: measure(models[j[0]], j[1], j[2], expected[j[0]], inputs[j[0]]), jobs))
-    rows = [{"model": name, "core": core, "opt": opt, **r} for (name, core, opt), r in zip(jobs, results)]
-    m4 = {r["model"]: r["instr_per_mac"] for r in rows if r["core"] == "cortex-m4" and r["opt"] == "-O2"}
+        results = list(pool.map(lambda j: measure(models[j[0]], j[1], j[2], expected[j[0]], inputs[j[0]], j[3]),
+                                jobs))
+    rows = [{"model": name, "core": core, "opt": opt, **r} for (name, core, opt, _), r in zip(jobs, results)]
+    m4 = {r["model"]: r["instr_per_mac"] for r in rows
+          if r["core"] == "cortex-m4" and r["opt"] == "-O2" and r["multipliers_in_arena"]}
     notes = []
     for name in ("ds-cnn", "resnet8"):
         notes.append(f"cortex-m4 -O2 {name}: {m4[name]} instructions/MAC; target <= {TARGET_IPM}: "
@@ -217,7 +231,10 @@ def run() -> list[dict]:
               REFERENCE,
               "instructions from SysTick under qemu -icount shift=0 (instructions, not cycles), mean of "
               f"{SAMPLES} random inputs; runtime_text_bytes: the per-model build's runtime objects (map file); "
-              "init_instructions: tpr_init once (the model's checks and the arena plan), SysTick around it"]
+              "init_instructions: tpr_init once (the model's checks and the arena plan), SysTick around it",
+              "arena_bytes: the harness's arena; multipliers_in_arena: the fast arena (tpr_fast_arena_bytes: "
+              "tpr_init computes the convolutions' multipliers once and keeps them there), the default of "
+              "--optimize balanced and speed; cortex-m4 -O2 also runs in the smallest arena"]
     speed = {"title": "Kernels: instructions per inference on QEMU, per zoo model and core", "rows": rows, "notes": notes}
     arena, _ = _arena_section(models)
     text, _ = _text_section()

@@ -261,12 +261,17 @@ def runtime_library():
     return runtime.load_library()
 
 
-def compare(model: bytes, samples: int = 4, seed: int = 0, float_range: float = 4.0) -> Comparison:
-    """Random inputs through TFLM and the runtime; counts differing output bytes (exact)."""
+def compare(model: bytes, samples: int = 4, seed: int = 0, float_range: float = 4.0,
+            fast: bool = False) -> Comparison:
+    """Random inputs through TFLM and the runtime; counts differing output bytes (exact).
+
+    ``fast``: in the runtime's fast arena (tpr_fast_arena_bytes: the multipliers are computed once
+    by tpr_init and read from the arena), else in the smallest one (computed on every invoke)."""
     from tinyprune import runtime
 
     rng = np.random.default_rng(seed)
-    ours = runtime.Model(model, lib=runtime_library())
+    lib = runtime_library()
+    ours = runtime.Model(model, lib=lib, arena_bytes=runtime.required_arena_bytes(model, lib, fast=True) if fast else None)
     oracle = _tflm_interpreter(model)
     ins, outs = ours.inputs, ours.outputs
     result = Comparison(runtime_arena=ours.arena_bytes)

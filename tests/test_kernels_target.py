@@ -5,8 +5,9 @@ only see the portable kernels. Here the same kind of models (random shapes and q
 runtime_models.DIRECT, plus wider ones that reach every fast path: 2x2 blocks, whole words, one
 word per kernel row, four-channel depthwise, one-row fully connected, odd channel counts, borders,
 groups, dilation, depth multipliers, batches, per-tensor filter zero points) run in one firmware
-per core and optimization level under QEMU, and every output byte is compared with TFLite Micro
-on the host. Cortex-M0+ runs its Thumb-1 assembly, the M3 the portable kernels, the M4, M7 and M33
+per core and optimization level under QEMU, each in its smallest arena (the multipliers computed
+on every invoke) and in its fast one (kept in the arena by tpr_init), and every output byte is
+compared with TFLite Micro on the host. Cortex-M0+ runs its Thumb-1 assembly, the M3 the portable kernels, the M4, M7 and M33
 the DSP ones (SMLAD/SXTB16) and the M55 Helium, which the test also finds in the image.
 """
 
@@ -200,7 +201,7 @@ def test_wide_models_bit_exact_on_host(op):
     rng = np.random.default_rng(17)
     failures = []
     for k in range(80):
-        r = compare(WIDE[op](rng), samples=2, seed=k)
+        r = compare(WIDE[op](rng), samples=2, seed=k, fast=k % 2 == 1)  # both arenas
         if not r:
             failures.append(f"case {k}: " + "; ".join(r.details[:2]))
     assert not failures, f"{len(failures)} cases differ from TFLM:\n" + "\n".join(failures[:8])
@@ -216,26 +217,35 @@ MAIN_C = r"""
 extern const unsigned char *const tk_models[];
 extern const unsigned int tk_sizes[];
 extern const unsigned int tk_count;
+extern const unsigned int tk_arenas[]; /* per model: its smallest arena, its fast arena */
 static uint8_t arena[TK_ARENA] __attribute__((aligned(16)));
 
-/* For each model: init, then TK_SAMPLES times read its inputs from inputs.bin, invoke, append its
- * outputs to outputs.bin. */
+/* In the smallest arenas, then in the fast ones (the multipliers kept in the arena), for each
+ * model: init, then TK_SAMPLES times read its inputs from inputs.bin, invoke, append its outputs
+ * to outputs.bin. */
 int main(void)
 {
     tpr_model_t m;
     tpr_io_t io;
-    uint32_t k, j, i;
+    uint32_t k, j, i, fast;
     int fi = tp_sh_open("inputs.bin", TP_SH_MODE_RB), fo = tp_sh_open("outputs.bin", TP_SH_MODE_WB);
     if (fi < 0 || fo < 0) {
         return 5;
     }
+    for (fast = 0; fast < 2; ++fast)
     for (k = 0; k < tk_count; ++k) {
-        tpr_status_t s = tpr_init(&m, tk_models[k], tk_sizes[k], arena, sizeof arena);
+        tpr_status_t s = tpr_init(&m, tk_models[k], tk_sizes[k], arena, tk_arenas[2 * k + fast]);
         if (s != TPR_OK) {
             tp_sh_puts("init failed: model ");
             tp_sh_put_u32(k);
             tp_sh_puts("\n");
             return 2;
+        }
+        if (m.mult_kept != (fast ? m.mult_count : 0u)) {
+            tp_sh_puts("multipliers not where expected: model ");
+            tp_sh_put_u32(k);
+            tp_sh_puts("\n");
+            return 6;
         }
         for (j = 0; j < TK_SAMPLES; ++j) {
             for (i = 0; i < tpr_input_count(&m); ++i) {
@@ -263,7 +273,7 @@ int main(void)
 """
 
 
-def _models_c(blobs: list[bytes]) -> str:
+def _models_c(blobs: list[bytes], arenas: list[tuple[int, int]]) -> str:
     parts = []
     for k, data in enumerate(blobs):
         parts.append(f"static const unsigned char tk_m{k}[] __attribute__((aligned(16))) = {{"
@@ -271,6 +281,7 @@ def _models_c(blobs: list[bytes]) -> str:
     parts.append("const unsigned char *const tk_models[] = {" + ",".join(f"tk_m{k}" for k in range(len(blobs))) + "};\n")
     parts.append("const unsigned int tk_sizes[] = {" + ",".join(f"{len(b)}u" for b in blobs) + "};\n")
     parts.append(f"const unsigned int tk_count = {len(blobs)}u;\n")
+    parts.append("const unsigned int tk_arenas[] = {" + ",".join(f"{a}u,{b}u" for a, b in arenas) + "};\n")
     return "".join(parts)
 
 
@@ -308,7 +319,8 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
     board = _target_board(core, board_name)
     labels, blobs = zip(*models)
     hosted = [runtime.Model(b) for b in blobs]
-    arena = max(m.arena_bytes for m in hosted)
+    arenas = [(m.arena_bytes, runtime.required_arena_bytes(b, fast=True)) for b, m in zip(blobs, hosted)]
+    arena = max(fast for _, fast in arenas)
     rng = np.random.default_rng(5)
     inputs, expected = [], []
     for blob, m in zip(blobs, hosted):
@@ -318,7 +330,7 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
         expected.append(_oracle(blob, xs, len(m.outputs)))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "main.c").write_text(MAIN_C)
-    (tmp_path / "src" / "models.c").write_text(_models_c(list(blobs)))
+    (tmp_path / "src" / "models.c").write_text(_models_c(list(blobs), arenas))
     build = build_elf(board, [tmp_path / "src" / "main.c", tmp_path / "src" / "models.c", *runtime.sources()],
                       tmp_path / "build", name="kernels", include_dirs=runtime.include_dirs(),
                       layout=emulation_layout(board, stack_bytes=4096), opt=opt,
@@ -339,12 +351,14 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
 
     work = tmp_path / "run"
     work.mkdir()
-    (work / "inputs.bin").write_bytes(b"".join(x.tobytes() for xs in inputs for sample in xs for x in sample))
+    (work / "inputs.bin").write_bytes(2 * b"".join(x.tobytes() for xs in inputs for sample in xs for x in sample))
     run = run_elf(build.elf, board.qemu_machine, cwd=work, timeout_s=120)
     assert run.exit_code == 0, run.stdout + run.stderr
     got = np.frombuffer((work / "outputs.bin").read_bytes(), dtype=np.int8)
     failures, pos = [], 0
-    for label, exp in zip(labels, expected):
+    runs = [(f"{label} (smallest arena)", exp) for label, exp in zip(labels, expected)] + [
+        (f"{label} (fast arena)", exp) for label, exp in zip(labels, expected)]
+    for label, exp in runs:
         n = sum(e.size for e in exp)
         mine = got[pos:pos + n]
         pos += n
@@ -353,4 +367,4 @@ def test_kernels_bit_exact_on_target(tmp_path, models, core, board_name, opt):
             bad = int((mine != want).sum()) if mine.shape == want.shape else n
             failures.append(f"{label}: {bad} of {n} bytes differ from TFLM")
     assert pos == got.size, f"{core}: the firmware wrote {got.size} bytes, expected {pos}"
-    assert not failures, f"{core} {opt}: {len(failures)} of {len(labels)} models differ:\n" + "\n".join(failures[:10])
+    assert not failures, f"{core} {opt}: {len(failures)} of {len(runs)} runs differ:\n" + "\n".join(failures[:10])

@@ -69,6 +69,76 @@ def test_required_arena_with_a_tiny_work_area(network):
     assert retry.value == runtime.required_arena_bytes(network)
 
 
+def _two_fully_connected(units: int) -> bytes:
+    """FULLY_CONNECTED with per-channel weights (``units`` multipliers), then one with per-tensor
+    weights (one multiplier)."""
+    rng = np.random.default_rng(4)
+    g = Graph()
+    ti = g.tensor((1, 16), scale=0.05, zero_point=3)
+    w1 = g.tensor((units, 16), scale=np.linspace(0.004, 0.02, units).astype(np.float32),
+                  zero_point=np.zeros(units, np.int64), data=rng.integers(-127, 128, size=(units, 16)).astype(np.int8))
+    t1 = g.tensor((1, units), scale=0.2, zero_point=-5)
+    w2 = g.tensor((4, units), scale=0.01, data=rng.integers(-127, 128, size=(4, units)).astype(np.int8))
+    to = g.tensor((1, 4), scale=0.3, zero_point=1)
+    g.op(9, [ti, w1], [t1], *opts("FullyConnectedOptions"), version=4)
+    g.op(9, [t1, w2], [to], *opts("FullyConnectedOptions"), version=4)
+    return g.build([ti], [to])
+
+
+@pytest.mark.parametrize("units", [1, 3, 4, 7])
+def test_fast_arena_holds_every_multiplier_in_groups_of_four(units):
+    """tpr_fast_arena_bytes: the smallest arena + 20 bytes per four multipliers (one per output
+    channel of a per-channel layer, one for a per-tensor layer)."""
+    from tinyprune import runtime
+
+    model = _two_fully_connected(units)
+    multipliers = units + 1
+    assert (runtime.required_arena_bytes(model, fast=True) - runtime.required_arena_bytes(model)
+            == 20 * ((multipliers + 3) // 4))
+    assert compare(model, samples=3, fast=True) and compare(model, samples=3)
+
+
+def test_multipliers_are_read_from_the_spare_arena(network):
+    """The arena beyond the smallest keeps the multipliers tpr_init computed, four per 20 bytes from
+    its top down, and tpr_invoke reads them (zeroing them changes the outputs): none with 19 spare
+    bytes, the first four with 20, all of them with tpr_fast_arena_bytes and more. Odd arena sizes
+    keep the 4-byte grid; the outputs are TFLM's in every one."""
+    import ctypes
+
+    from tinyprune import runtime
+
+    need, fast = runtime.required_arena_bytes(network), runtime.required_arena_bytes(network, fast=True)
+    assert fast > need + 20
+    rng = np.random.default_rng(0)
+    m = runtime.Model(network)
+    xs = [rng.integers(-128, 128, size=io.shape).astype(np.int8) for io in m.inputs]
+    want = m.run(xs)
+    assert compare(network, samples=2) and compare(network, samples=2, fast=True)
+    for arena, read in ((need + 19, False), (need + 20, True), (fast - 4, True), (fast, True), (fast + 3, True)):
+        m = runtime.Model(network, arena_bytes=arena)
+        assert all(np.array_equal(a, b) for a, b in zip(m.run(xs), want)), arena
+        ctypes.memset(ctypes.addressof(m._arena) + need, 0, arena - need)
+        same = all(np.array_equal(a, b) for a, b in zip(m.run(xs), want))
+        assert same != read, f"arena {arena} (smallest {need}, fast {fast}): multipliers read from it: {not same}"
+
+
+def test_fast_arena_with_a_tiny_work_area(network):
+    """As tpr_required_arena_bytes: the work size to retry with, then the fast size."""
+    import ctypes
+
+    from tinyprune import runtime
+
+    lib = runtime.load_library()
+    data = ctypes.create_string_buffer(network, len(network))
+    need = ctypes.c_uint32(0)
+    st = lib.tpr_fast_arena_bytes(data, len(network), (ctypes.c_uint8 * 16)(), 16, ctypes.byref(need))
+    assert runtime.status_name(st) == "TPR_ERR_ARENA_TOO_SMALL"
+    fast = ctypes.c_uint32(0)
+    assert lib.tpr_fast_arena_bytes(data, len(network), (ctypes.c_uint8 * need.value)(), need.value,
+                                    ctypes.byref(fast)) == 0
+    assert fast.value == runtime.required_arena_bytes(network, fast=True) > runtime.required_arena_bytes(network)
+
+
 def test_reshape_shares_its_input_memory():
     """RESHAPE (like EXPAND_DIMS and SQUEEZE) outputs alias their input: they add 4 bytes of
     metadata per tensor to the arena and no activation bytes."""

@@ -120,6 +120,27 @@ def test_linker_overflow_is_reported_in_bytes(tmp_path, zoo_models):
     assert re.search(r"flash overflows by \d+ bytes \(budget %d bytes" % budget, exc.value.message)
 
 
+def test_fast_arena_only_where_the_ram_budget_has_room(tmp_path, zoo_models):
+    """build_harness gives the runtime its fast arena when the image still links with it, and
+    otherwise the smallest one rather than failing."""
+    import dataclasses
+
+    from tinyprune import runtime
+
+    model = zoo_models["fc-autoencoder"]
+    small, fast = runtime.required_arena_bytes(model), runtime.required_arena_bytes(model, fast=True)
+    board = load_board("nucleo-f446re")
+    base = build_harness(model, board, tmp_path / "min", fast_arena=False)
+    assert base.arena_bytes == small and not base.multipliers_in_arena
+    for room, expect_fast in ((fast - small - 64, False), (fast - small + 64, True)):
+        budget = base.sizes["ram_bytes"] + room
+        tight = dataclasses.replace(board, name=f"tight-{room}", reserved_ram_bytes=board.ram_bytes - budget)
+        hb = build_harness(model, tight, tmp_path / f"fw{room}", opt="-O2")
+        assert hb.multipliers_in_arena == expect_fast, room
+        assert hb.arena_bytes == (fast if expect_fast else small) and hb.arena_min_bytes == small
+        assert hb.sizes["ram_bytes"] <= budget
+
+
 def test_hung_firmware_is_killed_and_reported(tmp_path, zoo_models):
     from tinyprune.selfcheck import HELLO_SOURCE
     from tinyprune.firmware import build_elf
@@ -248,7 +269,15 @@ def test_cli_verify_optimize_levels_trade_code_for_instructions(cli, tmp_path, z
     assert speed["instructions_per_inference"] < balanced["instructions_per_inference"] < \
         0.8 * size["instructions_per_inference"]
     assert size["runtime_code_bytes"] < balanced["runtime_code_bytes"] < speed["runtime_code_bytes"]
+    # the smallest arena at size, the fast one (multipliers kept in it, as the target's tpr_init says) else
+    from tinyprune import runtime
+
+    assert not size["multipliers_in_arena"] and size["arena_bytes"] == size["arena_min_bytes"]
+    for rep in (balanced, speed):
+        assert rep["multipliers_in_arena"] and rep["arena_min_bytes"] == size["arena_bytes"]
+        assert rep["arena_bytes"] == runtime.required_arena_bytes(zoo_models["ds-cnn"], fast=True) > rep["arena_min_bytes"]
     assert "compiled        -O2 (--optimize speed)" in r.stdout
+    assert "(the fast arena: multipliers computed once" in r.stdout
     r = cli("verify", model_path, "--board", "nucleo-f446re", "--random", "2", "--optimize", "fast")
     assert r.code == 2 and "invalid choice: 'fast'" in r.stderr
 

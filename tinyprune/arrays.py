@@ -15,6 +15,7 @@ Files (all valid C99 and C++11, so either compiler takes them):
   header is on the include path), and as ``TPR_OP_<NAME>`` selections for the tinyprune runtime.
 * ``model_io.h``: input/output shapes, types, scales and zero points, and the arena sizes:
   ``MODEL_TPR_ARENA_BYTES`` (the tinyprune runtime's ``required_arena_bytes``, exact),
+  ``MODEL_TPR_ARENA_BYTES_FAST`` (its fast arena, with the multipliers kept in it, exact),
   ``MODEL_TFLM_ARENA_BYTES`` (TFLM's, for a 32-bit core: an estimate from the 64-bit host
   measurement, see ``tinyprune.tflm.estimate_arena_32bit``) and
   ``MODEL_TFLM_ARENA_BYTES_HOST64`` (measured on this 64-bit host). Both TFLM figures include
@@ -63,6 +64,7 @@ class ArenaSizes:
     tflm_host_bytes: int  # TFLM's smallest working arena on this 64-bit host
     tflm_32bit_bytes: int  # estimate for a 32-bit core
     tflm_recommended_bytes: int  # the 32-bit estimate + alignment margin, rounded to 16: allocate this
+    tpr_fast_bytes: int | None = None  # the runtime's fast arena: multipliers computed once (exact)
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,15 @@ def measure_arenas(model: bytes, info: ModelInfo | None = None) -> ArenaSizes:
     info = info or read_model(model)
     host, est32 = runtime.tflm_arena_bytes(model)
     supported = set(runtime.op_list())
-    tpr = None
+    tpr = fast = None
     if set(info.op_names) <= supported:
         try:
             tpr = runtime.required_arena_bytes(model)
+            fast = runtime.required_arena_bytes(model, fast=True)
         except BadInput:
-            tpr = None
+            tpr = fast = None
     recommended = (est32 + TFLM_ALIGNMENT_MARGIN + 15) // 16 * 16
-    return ArenaSizes(tpr, host, est32, recommended)
+    return ArenaSizes(tpr, host, est32, recommended, fast)
 
 
 def tensor_dict(t: TensorInfo) -> dict:
@@ -265,6 +268,10 @@ def model_io_h(info: ModelInfo, arena: ArenaSizes, model_size: int) -> str:
     if arena.tpr_bytes is not None:
         lines.append("/* tinyprune runtime arena (exact: tpr_required_arena_bytes on this model) */")
         lines.append(f"#define MODEL_TPR_ARENA_BYTES {arena.tpr_bytes}")
+        if arena.tpr_fast_bytes is not None:
+            lines.append("/* with this much (tpr_fast_arena_bytes) tpr_init computes the convolutions' multipliers")
+            lines.append(" * once and keeps them in the arena: faster invokes, the same outputs */")
+            lines.append(f"#define MODEL_TPR_ARENA_BYTES_FAST {arena.tpr_fast_bytes}")
     else:
         lines.append("/* the tinyprune runtime cannot run this model (unsupported operators) */")
     lines += [

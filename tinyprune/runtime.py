@@ -208,6 +208,8 @@ def load_library(defines: tuple[str, ...] = ()) -> ctypes.CDLL:
             "tpr_init": (ctypes.c_int, [vp, vp, ctypes.c_size_t, vp, ctypes.c_size_t]),
             "tpr_required_arena_bytes": (ctypes.c_int, [vp, ctypes.c_size_t, vp, ctypes.c_size_t,
                                                         ctypes.POINTER(u32)]),
+            "tpr_fast_arena_bytes": (ctypes.c_int, [vp, ctypes.c_size_t, vp, ctypes.c_size_t,
+                                                    ctypes.POINTER(u32)]),
             "tpr_invoke": (ctypes.c_int, [vp]),
             "tpr_input_count": (u32, [vp]),
             "tpr_output_count": (u32, [vp]),
@@ -261,15 +263,19 @@ def status_name(status: int) -> str:
     return names[status] if 0 <= status < len(names) else f"status {status}"
 
 
-def required_arena_bytes(model: bytes, lib: ctypes.CDLL | None = None) -> int:
-    """Arena bytes tpr_init needs for ``model``; raises RuntimeModelError if the runtime rejects it."""
+def required_arena_bytes(model: bytes, lib: ctypes.CDLL | None = None, fast: bool = False) -> int:
+    """Arena bytes tpr_init needs for ``model``; raises RuntimeModelError if the runtime rejects it.
+
+    ``fast``: the arena with which tpr_invoke reads the convolutions' multipliers from the arena
+    instead of computing them on every invoke (tpr_fast_arena_bytes: 5 bytes more per multiplier)."""
     lib = lib or _lib()
     data = ctypes.create_string_buffer(bytes(model), len(model))
+    fn = lib.tpr_fast_arena_bytes if fast else lib.tpr_required_arena_bytes
     work_size = 4096
     while True:
         work = (ctypes.c_uint8 * work_size)()
         need = ctypes.c_uint32(0)
-        st = lib.tpr_required_arena_bytes(data, len(model), work, work_size, ctypes.byref(need))
+        st = fn(data, len(model), work, work_size, ctypes.byref(need))
         if st == 0:
             return int(need.value)
         if status_name(st) == "TPR_ERR_ARENA_TOO_SMALL" and need.value > work_size:

@@ -23,6 +23,7 @@ from tinyprune.errors import BadInput, EmulatorError, FirmwareTooBig
 from tinyprune.firmware import (
     COMMON_DIR,
     DEFAULT_STACK_BYTES,
+    OPTIMIZE_FLAGS,
     BuildResult,
     board_layout,
     build_elf,
@@ -59,6 +60,8 @@ class HarnessBuild:
     arena_bytes: int
     ops: list[str]
     sizes: dict[str, int] = field(default_factory=dict)
+    arena_min_bytes: int = 0  # tpr_required_arena_bytes: arena_bytes is this or the fast arena
+    multipliers_in_arena: bool = False  # arena_bytes is tpr_fast_arena_bytes (multipliers computed once)
 
     @property
     def elf(self) -> Path:
@@ -101,14 +104,21 @@ def _write_harness_sources(src_dir: Path, model: bytes, arena_bytes: int, ops: l
 
 def build_harness(model: bytes, board: Board, out_dir: Path, *, name: str = "firmware",
                   embedded: EmbeddedSamples | None = None, hardware: bool = False,
-                  stack_bytes: int = DEFAULT_STACK_BYTES, opt: str = "-Os") -> HarnessBuild:
+                  stack_bytes: int = DEFAULT_STACK_BYTES, opt: str = "-Os",
+                  fast_arena: bool | None = None) -> HarnessBuild:
     """Firmware that runs ``model`` on ``board``.
 
     ``hardware``: link at the board's own addresses, print over its UART and use no semihosting
     (for Renode and real boards; needs ``embedded`` samples). Otherwise link for the board's QEMU
     machine with the board's budget as region sizes.
+
+    ``fast_arena``: give the runtime its fast arena (tpr_fast_arena_bytes: the convolutions'
+    multipliers computed once, by tpr_init) if the image still fits the RAM budget, else the
+    smallest one; None: for every ``opt`` but --optimize size's.
     """
     arena = runtime.required_arena_bytes(model)  # raises with the reader's message if invalid
+    if fast_arena is None:
+        fast_arena = opt != OPTIMIZE_FLAGS["size"]
     ops = runtime.ops_used(model)
     layout = board_layout(board, stack_bytes) if hardware else emulation_layout(board, stack_bytes)
     # Refuse before compiling when the model alone cannot fit: the linker would say the same later.
@@ -127,7 +137,6 @@ def build_harness(model: bytes, board: Board, out_dir: Path, *, name: str = "fir
             hint="prune the model further (tinyprune prune) or pick a board with more flash",
         )
     src_dir = out_dir / f"{name}.src"
-    _write_harness_sources(src_dir, model, arena, ops, embedded)
     defines = {"TPR_USE_OPS_HEADER": "1"}
     sources = [HARNESS_DIR / "harness.c", src_dir / "harness_model.c", COMMON_DIR / "timer.c", *runtime.sources()]
     if embedded is not None:
@@ -138,9 +147,18 @@ def build_harness(model: bytes, board: Board, out_dir: Path, *, name: str = "fir
         if embedded is None:
             raise BadInput("a firmware for hardware or Renode needs embedded samples")
         defines["TP_NO_SEMIHOSTING"] = "1"
-    build = build_elf(board, sources, out_dir, name=name, include_dirs=[src_dir, *runtime.include_dirs()],
-                      defines=defines, layout=layout, opt=opt)
-    return HarnessBuild(build, len(model), arena, ops, sizes=size_breakdown(build))
+    fast = runtime.required_arena_bytes(model, fast=True) if fast_arena else arena
+    for size in dict.fromkeys((fast, arena)):  # the fast arena, if the linker finds room for it
+        _write_harness_sources(src_dir, model, size, ops, embedded)
+        try:
+            build = build_elf(board, sources, out_dir, name=name, include_dirs=[src_dir, *runtime.include_dirs()],
+                              defines=defines, layout=layout, opt=opt)
+            break
+        except FirmwareTooBig as e:
+            if size == arena or e.region != "RAM":
+                raise
+    return HarnessBuild(build, len(model), size, ops, sizes=size_breakdown(build), arena_min_bytes=arena,
+                        multipliers_in_arena=size != arena)
 
 
 def size_breakdown(build: BuildResult) -> dict[str, int]:
@@ -188,6 +206,11 @@ def _parse_line(console: str, tag: str) -> dict[str, int]:
         if line.startswith(tag):
             return {k: int(v) for k, v in _KV_RE.findall(line)}
     return {}
+
+
+def all_multipliers_kept(model_line: dict[str, int]) -> bool:
+    """Whether the target's tpr_init kept every multiplier in the arena (the harness's TP_MODEL line)."""
+    return model_line.get("mult_count", 0) > 0 and model_line.get("mult_kept", 0) == model_line["mult_count"]
 
 
 def run_on_qemu(hb: HarnessBuild, board: Board, inputs: np.ndarray, output_dtype=np.int8,
@@ -289,6 +312,8 @@ class VerifyResult:
     map_file: str = ""
     opt_flag: str = "-Os"  # the compiler's optimization level for the firmware
     init_instructions: float = 0.0  # tpr_init once, at boot: the model's checks and the arena plan
+    arena_min_bytes: int = 0  # the smallest arena (tpr_required_arena_bytes); arena_bytes may be larger:
+    multipliers_in_arena: bool = False  # the fast arena, multipliers computed once (tpr_fast_arena_bytes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -353,6 +378,8 @@ def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndar
         estimated_latency_ms=instr / board.clock_hz * 1000.0,
         fits=fits, ops=hb.ops, elf=str(hb.elf), map_file=str(hb.build.map_file), opt_flag=opt,
         init_instructions=float(target.model_line.get("init_ticks", 0)) * per_tick,
+        arena_min_bytes=hb.arena_min_bytes,
+        multipliers_in_arena=all_multipliers_kept(target.model_line),
     )
 
 

@@ -82,6 +82,8 @@ static void report_model(void)
     out_kv("arena_bytes", TP_ARENA_BYTES);
     out_kv("arena_required", tp_model.arena_required);
     out_kv("activation_bytes", tp_model.activation_bytes);
+    out_kv("mult_count", tp_model.mult_count);
+    out_kv("mult_kept", tp_model.mult_kept);
     out_kv("init_ticks", tp_init_ticks);
     out_str("\n");
 }

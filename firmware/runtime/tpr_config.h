@@ -69,6 +69,12 @@
 #ifndef TPR_ARENA_ALIGN
 #define TPR_ARENA_ALIGN 4
 #endif
+/* TPR_MULT_CACHE=1: given an arena of arena_fast bytes, tpr_invoke reads the convolutions'
+ * per-channel multipliers from it (computed once by tpr_init) instead of computing them again on
+ * every invoke (tpr_runtime.h, "Arena layout"). 0: always computed (about 100 bytes less code). */
+#ifndef TPR_MULT_CACHE
+#define TPR_MULT_CACHE 1
+#endif
 
 /* Detail messages naming the operator, tensor and field of an error, and operator names. On by
  * default for host builds, off for firmware (saves ~3 KB of flash and the message buffer). */

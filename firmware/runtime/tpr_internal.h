@@ -103,6 +103,8 @@ typedef struct tpr_ctx {
     tpr_tab_t opts; /* builtin options table */
     uint8_t has_opts;
     uint8_t eval;   /* 0: validate only (tpr_init), 1: run (tpr_invoke) */
+    uint32_t mult_base; /* index of the operator's first multiplier among the model's */
+    uint32_t mult_n;    /* multipliers the operator uses (set by its kernel) */
 } tpr_ctx_t;
 
 typedef tpr_status_t (*tpr_kernel_fn)(tpr_ctx_t *c);

@@ -21,6 +21,16 @@ static uint32_t root_of(const uint16_t *first, const uint32_t *size, uint32_t i)
     return i;
 }
 
+/* The index of the next operator's first multiplier, a (at most TPR_MULT_CAP) + b, capped: a
+ * hostile model's counts cannot wrap the indices tpr_conv_mult forms (index + an output channel
+ * below 2^29), and a multiplier indexed past the cap is never stored or read (the arena holds
+ * fewer). tpr_init and tpr_invoke count alike. */
+#define TPR_MULT_CAP 0x40000000u
+static uint32_t mult_next(uint32_t a, uint32_t b)
+{
+    return b > TPR_MULT_CAP - a ? TPR_MULT_CAP : a + b;
+}
+
 static uint32_t align_up(uint32_t v)
 {
     return (v + (TPR_ARENA_ALIGN - 1u)) & ~(uint32_t)(TPR_ARENA_ALIGN - 1u);
@@ -176,6 +186,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
     const tpr_kernel_t *kern;
     tpr_status_t st;
 
+    m->mult_count = 0;
     for (i = 0; i < n; ++i) {
         first[i] = TPR_LIFE_UNUSED;
         last[i] = 0;
@@ -254,8 +265,9 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
                 }
             }
         }
-        /* the kernel checks types, shapes, quantization and options */
+        /* the kernel checks types, shapes, quantization and options (and stores multipliers) */
         c.eval = 0;
+        c.mult_base = m->mult_count;
         st = kern->fn(&c);
         if (st == TPR_OK && fb->err != TPR_OK) {
             st = TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator options"));
@@ -263,6 +275,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         if (st != TPR_OK) {
             return st;
         }
+        m->mult_count = mult_next(m->mult_count, c.mult_n);
     }
     for (i = 0; i < m->n_outputs; ++i) {
         if ((st = io_tensor(m, fb, &out, i, &t, 0)) != TPR_OK) {
@@ -321,7 +334,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     tpr_fb_t fb;
     tpr_tab_t root, sg;
     tpr_vec_t subgraphs;
-    uint32_t loc_bytes, work, peak = 0, best = 0, i, *size;
+    uint32_t loc_bytes, work, peak = 0, best = 0, i, groups, *size;
     int grow, grew = 0;
     tpr_status_t st;
     uint16_t *first;
@@ -413,6 +426,8 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
                         ("arena cannot hold the plan's working data"));
     }
     m->loc = (uint32_t *)(void *)m->arena;
+    /* validation stores the multipliers that fit above the scratch */
+    m->mult_room = ((m->arena_size & ~3u) - loc_bytes - work) / TPR_MULT_GROUP_BYTES;
     first = (uint16_t *)(void *)(m->arena + loc_bytes + 4u * m->n_tensors);
     size = (uint32_t *)(void *)(m->arena + loc_bytes);
     /* with in-place roots grown (a PAD's), then, if that was possible, without, and again with
@@ -435,6 +450,15 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     }
     m->activation_bytes = peak;
     m->arena_required = loc_bytes + (peak > work ? peak : work);
+    /* the groups stored (each above the scratch) and clear of the activations are read */
+    groups = m->mult_count / 4u + (m->mult_count % 4u != 0);
+    m->arena_fast = groups > (0x7FFFFFF0u - m->arena_required) / TPR_MULT_GROUP_BYTES
+                        ? 0xFFFFFFFFu
+                        : m->arena_required + TPR_MULT_GROUP_BYTES * groups;
+    m->mult_room = TPR_MULT_CACHE && (m->arena_size & ~3u) >= m->arena_required
+                       ? ((m->arena_size & ~3u) - m->arena_required) / TPR_MULT_GROUP_BYTES
+                       : 0;
+    m->mult_kept = m->mult_room < groups ? 4u * m->mult_room : m->mult_count;
     if (need_full_arena && m->arena_required > m->arena_size) {
         return TPR_ERR(m, TPR_ERR_ARENA_TOO_SMALL, -1, -1, 0);
     }
@@ -451,17 +475,31 @@ tpr_status_t tpr_init(tpr_model_t *m, const void *model, size_t model_size, void
     return init(m, model, model_size, arena, arena_size, 1);
 }
 
-tpr_status_t tpr_required_arena_bytes(const void *model, size_t model_size, void *work,
-                                      size_t work_size, uint32_t *required)
+/* The planned arena (fast 0: arena_required, 1: arena_fast) in *bytes; a too small `work`
+ * gives TPR_ERR_ARENA_TOO_SMALL and the work size to retry with. */
+static tpr_status_t arena_bytes(const void *model, size_t model_size, void *work,
+                                size_t work_size, int fast, uint32_t *bytes)
 {
     tpr_model_t m;
     tpr_status_t st;
-    if (required == 0) {
+    if (bytes == 0) {
         return TPR_ERR_ARG;
     }
     st = init(&m, model, model_size, work, work_size, 0);
-    *required = m.arena_required;
+    *bytes = fast && st == TPR_OK ? m.arena_fast : m.arena_required;
     return st;
+}
+
+tpr_status_t tpr_required_arena_bytes(const void *model, size_t model_size, void *work,
+                                      size_t work_size, uint32_t *required)
+{
+    return arena_bytes(model, model_size, work, work_size, 0, required);
+}
+
+tpr_status_t tpr_fast_arena_bytes(const void *model, size_t model_size, void *work,
+                                  size_t work_size, uint32_t *fast)
+{
+    return arena_bytes(model, model_size, work, work_size, 1, fast);
 }
 
 tpr_status_t tpr_invoke(tpr_model_t *m)
@@ -469,7 +507,7 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
     tpr_fb_t fb;
     tpr_ctx_t c;
     const tpr_kernel_t *kern;
-    uint32_t k;
+    uint32_t k, base = 0;
     tpr_status_t st;
     if (m == 0 || m->ready != TPR_READY_MAGIC) {
         return TPR_ERR_ARG;
@@ -483,7 +521,9 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
             return st;
         }
         c.eval = 1;
+        c.mult_base = base;
         st = kern->fn(&c);
+        base = mult_next(base, c.mult_n);
         if (st == TPR_OK && fb.err != TPR_OK) {
             st = TPR_ERR(m, fb.err, (int32_t)k, -1, 0);
         }

@@ -25,6 +25,16 @@
  * During tpr_init the activation area first holds the planner's scratch (10 bytes per tensor:
  * size, first and last op using it, sorted order), so arena_required = locations +
  * max(activations, scratch).
+ *
+ * The bytes beyond arena_required keep the multipliers of the convolution-like operators (one per
+ * output channel, or one per operator with per-tensor scales), computed once by tpr_init, in
+ * groups of four (20 bytes: 4 x int32, 4 x int8 shift) from the arena's top down:
+ *
+ *     [ locations ][ activations ] ... [ multipliers: the last group ... the first ]
+ *
+ * and tpr_invoke reads those instead of computing them again (the same values: a model's outputs
+ * do not depend on the arena). With arena_fast bytes (tpr_fast_arena_bytes) all of them are kept;
+ * any size in between keeps the first ones (m->mult_kept).
  */
 #ifndef TPR_RUNTIME_H
 #define TPR_RUNTIME_H
@@ -82,6 +92,13 @@ typedef struct tpr_model {
     uint32_t arena_required;   /* bytes the plan needs; set by tpr_init even when it fails with
                                   TPR_ERR_ARENA_TOO_SMALL (0 if the model did not validate) */
     uint32_t activation_bytes; /* peak of the planned tensors */
+    uint32_t mult_count;       /* multipliers of the convolution-like operators (capped at 2^30) */
+    uint32_t arena_fast;       /* arena_required + 20 bytes per four multipliers (0xFFFFFFFF if
+                                  above 2 GiB): with this much, tpr_invoke reads them from the arena */
+    uint32_t mult_room;        /* groups of four multipliers at the arena's top: while planning,
+                                  above the scratch (stored); then above the plan (read) */
+    uint32_t mult_kept;        /* multipliers tpr_invoke reads from the arena: all of them from
+                                  arena_fast bytes up, the first ones in a smaller arena */
     uint32_t *loc;             /* in the arena: per tensor, offset of its data or TPR_LOC_NONE */
     /* validated positions of the model's vectors (first element) and their lengths */
     uint32_t opcodes, n_opcodes;
@@ -102,6 +119,7 @@ typedef struct tpr_model {
 } tpr_model_t;
 
 #define TPR_READY_MAGIC 0x54505231u /* "TPR1" */
+#define TPR_MULT_GROUP_BYTES 20u /* four stored multipliers: 4 x int32 m, 4 x int8 shift */
 
 /* One input or output of the graph. */
 typedef struct {
@@ -126,6 +144,12 @@ tpr_status_t tpr_init(tpr_model_t *m, const void *model, size_t model_size, void
  * work size to retry with. */
 tpr_status_t tpr_required_arena_bytes(const void *model, size_t model_size, void *work,
                                       size_t work_size, uint32_t *required);
+
+/* Like tpr_required_arena_bytes, the arena that keeps every multiplier (m->arena_fast): tpr_invoke
+ * reads them instead of computing them, which pays most in layers with few output positions per
+ * channel (fully connected ones) and on cores without a double-precision FPU. */
+tpr_status_t tpr_fast_arena_bytes(const void *model, size_t model_size, void *work,
+                                  size_t work_size, uint32_t *fast);
 
 /* Run one inference on the current input data. */
 tpr_status_t tpr_invoke(tpr_model_t *m);

@@ -25,9 +25,10 @@ def add_optimize_option(parser) -> None:
     from tinyprune.firmware import OPTIMIZE_FLAGS
 
     parser.add_argument("--optimize", choices=tuple(OPTIMIZE_FLAGS), default="size",
-                        help="size (-Os, default: the smallest flash), balanced (-Os with the fast "
-                             "convolution kernels: on Cortex-M4 ds-cnn 2.6 instructions/MAC instead of 3.7, "
-                             "for about 2 KB more code) or speed (-O2: 2.3, for about 5 KB more)")
+                        help="size (-Os, default: the smallest flash and arena), balanced (-Os with the fast "
+                             "convolution kernels and the fast arena where RAM allows: on Cortex-M4 ds-cnn "
+                             "2.5 instructions/MAC instead of 3.7, for about 2 KB more code and 3 KB more "
+                             "arena) or speed (-O2 and the fast arena: 2.2, for about 5 KB more code)")
 
 
 def positive_int(text: str) -> int:
@@ -94,7 +95,9 @@ def size_lines(r: dict) -> list[tuple[str, str]]:
         ("  model", f"{r['model_bytes']} B"),
         ("  runtime code", f"{r['runtime_code_bytes']} B"),
         ("RAM", both(r["ram_bytes"], r["ram_budget_bytes"])),
-        ("  arena", f"{r['arena_bytes']} B"),
+        ("  arena", f"{r['arena_bytes']} B" + (
+            f" (the fast arena: multipliers computed once; the smallest is {r['arena_min_bytes']} B)"
+            if r.get("multipliers_in_arena") else "")),
     ]
 
 

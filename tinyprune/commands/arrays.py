@@ -18,11 +18,14 @@ compiles, and measure the arena it needs:
                                     MicroMutableOpResolver<N> with exactly those, and the
                                     tinyprune runtime's per-model operator selection
   DIR/model_io.h                    input/output shapes, types, scales, zero points; arena sizes
-  DIR/arrays_report.json            model_bytes, ops, tflm_arena_bytes, tpr_arena_bytes, ...
+  DIR/arrays_report.json            model_bytes, ops, tflm_arena_bytes, tpr_arena_bytes,
+                                    tpr_arena_bytes_fast, ...
 
 Arena sizes: TFLite Micro's is measured with its real interpreter (the `tflite_micro`
 package: the smallest arena that allocates and runs, on this 64-bit host) and estimated for a
-32-bit core, plus TFLM's 16-byte alignment margin; the tinyprune runtime's is exact.
+32-bit core, plus TFLM's 16-byte alignment margin; the tinyprune runtime's is exact, the
+smallest (MODEL_TPR_ARENA_BYTES) and the fast one (MODEL_TPR_ARENA_BYTES_FAST: tpr_init then
+keeps the convolutions' multipliers in the arena instead of tpr_invoke computing them again).
 
 Examples:
   tinyprune arrays out/model_int8.tflite --out firmware/model
@@ -73,6 +76,7 @@ def arrays_report_fields(arrays, info) -> dict:
         "tflm_arena_bytes_32bit_estimate": a.tflm_32bit_bytes,
         "tflm_arena_bytes_host64": a.tflm_host_bytes,
         "tpr_arena_bytes": a.tpr_bytes,
+        "tpr_arena_bytes_fast": a.tpr_fast_bytes,
         "inputs": list(arrays.inputs),
         "outputs": list(arrays.outputs),
         "macs": info.macs,
@@ -81,7 +85,8 @@ def arrays_report_fields(arrays, info) -> dict:
 
 
 def summary(r: dict) -> str:
-    tpr = (f"{r['tpr_arena_bytes']} B" if r["tpr_arena_bytes"] is not None
+    tpr = (f"{r['tpr_arena_bytes']} B ({r['tpr_arena_bytes_fast']} B with the multipliers kept in it: "
+           f"MODEL_TPR_ARENA_BYTES_FAST)" if r["tpr_arena_bytes"] is not None
            else f"n/a (unsupported: {', '.join(r['unsupported_ops'])})")
     lines = [
         "",

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         shutil.copy(hb.build.map_file, tmp / "firmware.map")
         report = new_report("build", board=board.name, core=board.core, model=str(args.model),
                             qemu_machine=board.qemu_machine, optimize=args.optimize, opt_flag=opt,
-                            arena_bytes=hb.arena_bytes, ops=hb.ops, **hb.sizes)
+                            arena_bytes=hb.arena_bytes, arena_min_bytes=hb.arena_min_bytes,
+                            multipliers_in_arena=hb.multipliers_in_arena, ops=hb.ops, **hb.sizes)
         if args.hardware:
             inputs, labels, described = pick_samples(model, args)
             report["hardware"] = build_hardware(model, board, inputs, labels, described, tmp, work, opt=opt)

@@ -78,6 +78,7 @@ def inspect_model(data: bytes, with_tflm: bool = True) -> dict:
     report["macs"] = info.macs
     report["all_ops_supported"] = all(op["supported"] for op in report["operators"])
     report["arena_bytes"] = runtime.required_arena_bytes(data) if status == "TPR_OK" else None
+    report["arena_bytes_fast"] = runtime.required_arena_bytes(data, fast=True) if status == "TPR_OK" else None
     report["tflm_arena_bytes"] = report["tflm_arena_bytes_32bit"] = None
     if with_tflm:
         try:
@@ -107,7 +108,8 @@ def render(path: Path, r: dict) -> str:
          _quant(_T(t)), t["name"][:48]) for t in r["tensors"]])
     lines += ["", f"MACs per inference: {r['macs']:,}", ""]
     if r["arena_bytes"] is not None:
-        lines.append(f"runtime arena: {r['arena_bytes']:,} bytes (activations + 4 bytes per tensor)")
+        lines.append(f"runtime arena: {r['arena_bytes']:,} bytes (activations + 4 bytes per tensor); "
+                     f"{r['arena_bytes_fast']:,} to keep the multipliers in it (faster invokes)")
     if r.get("tflm_arena_bytes"):
         lines.append(f"TFLM arena:    {r['tflm_arena_bytes']:,} bytes on this 64-bit host, "
                      f"~{r['tflm_arena_bytes_32bit']:,} on a 32-bit core (estimate)")

@@ -29,6 +29,8 @@
 #error "the tinyprune runtime cannot run this model (model_io.h has no MODEL_TPR_ARENA_BYTES): run `tinyprune inspect MODEL.tflite`"
 #endif
 
+/* the smallest arena; MODEL_TPR_ARENA_BYTES_FAST (if the RAM is there) keeps the multipliers in
+ * it for faster invokes, with the same outputs */
 static uint8_t arena[MODEL_TPR_ARENA_BYTES] __attribute__((aligned(16)));
 static tpr_model_t model;
 

@@ -25,6 +25,9 @@
  *     ends) is refused with TPR_ERR_ALIGNMENT or gets the same status as aligned, and runs
  *     when accepted: no 32-bit read of misaligned constant data (UBSan's alignment check).
  *     (A model whose own data is misaligned may of course become valid when shifted.)
+ *  7. The fast arena (tpr_fast_arena_bytes, m.arena_fast: the multipliers kept in it), a heap
+ *     block of exactly that size, keeps them all (mult_kept) and gives the same status and
+ *     outputs as the smallest arena, as does an arena of a size in between (the first ones kept).
  *
  * Inputs come from the tail of the fuzz data (byte j of the inputs is data[size - 1 - j % tail]),
  * so mutations reach the input values too. Models whose arena is above TPR_FUZZ_MAX_ARENA are
@@ -127,20 +130,22 @@ static uint32_t collect_outputs(tpr_model_t *m, const uint8_t *arena, uint32_t a
     return n;
 }
 
-/* Init in a fresh arena of exactly `need` bytes filled with `pattern`, run once; returns the
- * invoke status and the outputs. */
+/* Init in a fresh arena of exactly `arena_size` bytes (`need` or more) filled with `pattern`,
+ * run once; returns the invoke status and the outputs. */
 static tpr_status_t run(const uint8_t *model, size_t size, const uint8_t *data, size_t data_size,
-                        uint32_t need, int pattern, uint8_t *out, uint32_t *out_len)
+                        uint32_t need, uint32_t arena_size, int pattern, uint8_t *out, uint32_t *out_len)
 {
     tpr_model_t m;
-    uint8_t *arena = (uint8_t *)xmalloc(need);
+    uint8_t *arena = (uint8_t *)xmalloc(arena_size);
     tpr_status_t st;
-    memset(arena, pattern, need > 0 ? need : 1u);
-    st = tpr_init(&m, model, size, arena, need);
+    memset(arena, pattern, arena_size > 0 ? arena_size : 1u);
+    st = tpr_init(&m, model, size, arena, arena_size);
     check(st == TPR_OK && m.arena_required == need);
-    fill_inputs(&m, data, data_size, arena, need);
+    check(m.mult_kept == (arena_size >= m.arena_fast ? m.mult_count
+                                                       : 4u * (((arena_size & ~3u) - need) / 20u)));
+    fill_inputs(&m, data, data_size, arena, arena_size);
     st = tpr_invoke(&m);
-    *out_len = st == TPR_OK ? collect_outputs(&m, arena, need, out, TPR_FUZZ_MAX_OUTPUT) : 0u;
+    *out_len = st == TPR_OK ? collect_outputs(&m, arena, arena_size, out, TPR_FUZZ_MAX_OUTPUT) : 0u;
     free(arena);
     return st;
 }
@@ -162,7 +167,7 @@ static void misaligned(const uint8_t *data, size_t size, tpr_status_t aligned_st
      * check that failed earlier (unless the aligned model failed one itself: then anything) */
     check(st == aligned_status || st == TPR_ERR_ALIGNMENT || aligned_status == TPR_ERR_ALIGNMENT);
     if (st == TPR_OK && need <= TPR_FUZZ_MAX_ARENA) {
-        run(model, size, data, size, need, 0x5A, out_a, &len);
+        run(model, size, data, size, need, need, 0x5A, out_a, &len);
     }
     free(block);
 }
@@ -172,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *model = (uint8_t *)xmalloc(size); /* exactly `size` bytes, 16-byte aligned */
     tpr_model_t m;
     tpr_status_t st, st_a, st_b;
-    uint32_t need = 0, len_a, len_b;
+    uint32_t need = 0, fast = 0, len_a, len_b;
     if (size > 0) {
         memcpy(model, data, size);
     }
@@ -200,9 +205,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(m.arena_required == need);
         free(small);
     }
-    st_a = run(model, size, data, size, need, 0x00, out_a, &len_a);
-    st_b = run(model, size, data, size, need, 0xA5, out_b, &len_b);
+    st_a = run(model, size, data, size, need, need, 0x00, out_a, &len_a);
+    st_b = run(model, size, data, size, need, need, 0xA5, out_b, &len_b);
     check(st_a == st_b && len_a == len_b && memcmp(out_a, out_b, len_a) == 0);
+    { /* invariant 7: the work area need bytes, as tpr_required_arena_bytes said */
+        void *work = xmalloc(need);
+        check(tpr_fast_arena_bytes(model, size, work, need, &fast) == TPR_OK && fast >= need);
+        free(work);
+    }
+    if (fast <= TPR_FUZZ_MAX_ARENA) {
+        st_b = run(model, size, data, size, need, fast, 0x3C, out_b, &len_b);
+        check(st_a == st_b && len_a == len_b && memcmp(out_a, out_b, len_a) == 0);
+        st_b = run(model, size, data, size, need, need + (fast - need) / 2u + 1u, 0xC3, out_b, &len_b);
+        check(st_a == st_b && len_a == len_b && memcmp(out_a, out_b, len_a) == 0);
+    }
     free(model);
     misaligned(data, size, TPR_OK);
     return 0;

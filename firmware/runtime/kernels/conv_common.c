@@ -42,13 +42,49 @@ uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
     return s;
 }
 
+#if TPR_MULT_CACHE
+/* Multipliers in the arena, from its top down, in groups of four: four int32 m, then their four
+ * int8 shifts (20 bytes, aligned; the count is not known before the last one is stored).
+ * Multiplier i of the model: its group (m at word i % 4, the shift at byte 16 + i % 4). */
+static uint8_t *mult_group(const tpr_model_t *m, uint32_t i)
+{
+    return m->arena + (m->arena_size & ~3u) - TPR_MULT_GROUP_BYTES * (i / 4u + 1u);
+}
+
+/* Validating: store it if its group lies above the planner's scratch (tpr_invoke then reads the
+ * groups above the planned activations). */
+TPR_COLD static void store_mult(const tpr_ctx_t *c, uint32_t i, const tpr_mq_t *q)
+{
+    if (i / 4u < c->m->mult_room) {
+        uint8_t *g = mult_group(c->m, i);
+        ((int32_t *)(void *)g)[i % 4u] = q->m;
+        g[16u + i % 4u] = (uint8_t)(int8_t)q->shift; /* -31..31 when tpr_init succeeds */
+    }
+}
+#endif
+
 int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q)
 {
     int ok;
+#if TPR_MULT_CACHE
+    const uint32_t i = c->mult_base + (tpr_conv_one_scale(p) ? 0u : (uint32_t)oc);
+    if (c->eval && i < c->m->mult_kept) { /* stored by tpr_init */
+        const uint8_t *g = mult_group(c->m, i);
+        q->m = ((const int32_t *)(const void *)g)[i % 4u];
+        q->shift = (int8_t)g[16u + i % 4u];
+        tpr_mq_prepare(q);
+        return 1;
+    }
+#endif
     q->m = 0;
     q->shift = 0; /* defined when the scales give no multiplier (tpr_init then fails) */
     ok = tpr_mult_channel(&p->ml, tpr_scale_at(c, &p->w, (uint32_t)oc), &q->m, &q->shift);
     tpr_mq_prepare(q);
+#if TPR_MULT_CACHE
+    if (!c->eval) {
+        store_mult(c, i, q);
+    }
+#endif
     return ok;
 }
 
@@ -423,7 +459,7 @@ TPR_COLD tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwis
     p->kh = p->w.dims[1];
     p->kw = p->w.dims[2];
     p->fc = 0;
-    tpr_conv_mult_layer(p);
+    tpr_conv_mult_layer(c, p);
     return TPR_OK;
 }
 

@@ -67,7 +67,7 @@ TPR_COLD tpr_status_t tpr_k_fully_connected(tpr_ctx_t *c)
         return TPR_FAIL(c, TPR_ERR_QUANT, p.w.index, "filter scales must be one or one per unit");
     }
     p.fc = (uint8_t)!per_channel;
-    tpr_conv_mult_layer(&p);
+    tpr_conv_mult_layer(c, &p);
     if (!per_channel && p.w.zp != 0) { /* the per-channel kernel ignores filter zero points */
         return filter_zero_point(c, &p, batches, depth, units);
     }

@@ -60,12 +60,17 @@ static inline int tpr_conv_one_scale(const tpr_conv_t *p)
 /* Options, padding, activation, bias, quantization and the geometry of CONV_2D/DEPTHWISE. */
 tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out);
 /* The multipliers' per-layer part, from the input and output scales and p->fc: before the loops
- * (tpr_conv_mult fails if the scales give none). */
-static inline void tpr_conv_mult_layer(tpr_conv_t *p)
+ * (tpr_conv_mult fails if the scales give none); and how many multipliers the operator has (one
+ * per filter scale). Not needed when tpr_conv_mult reads them from the arena. */
+static inline void tpr_conv_mult_layer(tpr_ctx_t *c, tpr_conv_t *p)
 {
-    (void)tpr_mult_layer(p->in.scale, p->out.scale, p->fc, &p->ml);
+    c->mult_n = tpr_conv_one_scale(p) ? 1u : p->w.scales.len;
+    if (!TPR_MULT_CACHE || !c->eval || c->m->mult_kept < c->m->mult_count) {
+        (void)tpr_mult_layer(p->in.scale, p->out.scale, p->fc, &p->ml);
+    }
 }
-/* Multiplier of output channel oc (returns 0 when the scales cannot give one). */
+/* Multiplier of output channel oc (returns 0 when the scales cannot give one): computed, and
+ * stored in the arena while validating; read from there if it is kept (tpr_runtime.h). */
 int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q);
 /* The loops for output channels oc0..n_out-1 (validation: every channel's multiplier). Output
  * channel oc reads input channels from (oc / in_div) * fic (fic of them) and filter element
