@@ -142,7 +142,7 @@ static tpr_status_t run(const uint8_t *model, size_t size, const uint8_t *data, 
     st = tpr_init(&m, model, size, arena, arena_size);
     check(st == TPR_OK && m.arena_required == need);
     check(m.mult_kept == (arena_size >= m.arena_fast ? m.mult_count
-                                                       : 4u * (((arena_size & ~3u) - need) / 20u)));
+                                                       : 4u * (((arena_size & ~3u) - need) / TPR_MULT_GROUP_BYTES)));
     fill_inputs(&m, data, data_size, arena, arena_size);
     st = tpr_invoke(&m);
     *out_len = st == TPR_OK ? collect_outputs(&m, arena, arena_size, out, TPR_FUZZ_MAX_OUTPUT) : 0u;
