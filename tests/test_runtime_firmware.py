@@ -22,8 +22,9 @@ pytestmark = pytest.mark.compile
 CODE_SIZE_LIMIT = 21 * 1024
 # The same at -O2 (issue 9 asks for 20 KB): the conv/depthwise/FC/ADD kernels at -O2 and every
 # file marked TPR_COLD_FILE compiled for size come to 27.4 KB (29.3 KB with all of it at -O2), and
-# the multipliers kept in the fast arena 0.3 KB more (fc-autoencoder: a quarter fewer instructions).
-O2_CODE_SIZE_LIMIT = 27 * 1024 + 512
+# the multipliers kept in the fast arena 0.3 KB more (fc-autoencoder: a quarter fewer instructions),
+# 27.7 KB; the model reader and the once-per-layer multiplier code compiled for size too: 26.8 KB.
+O2_CODE_SIZE_LIMIT = 26 * 1024 + 512
 
 
 def _one_board_per_core():

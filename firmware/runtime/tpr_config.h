@@ -16,8 +16,11 @@
  * fixed-point helpers of the activations, and every operator but CONV_2D, DEPTHWISE_CONV_2D,
  * FULLY_CONNECTED and ADD: their work is linear in their tensors) define TPR_COLD_FILE before
  * their first include, and are compiled for size in a speed-optimized GCC build too (GCC's
- * optimize pragma): -O2 then spends flash only where it buys speed. The model reader and the
- * multipliers run on every invoke and keep the command line's level. TPR_COLD_FOR_SIZE=0
+ * optimize pragma): -O2 then spends flash only where it buys speed. The model reader
+ * (tpr_reader.c, tpr_flatbuf.c) runs once per operator and invoke: compiled for size too, it
+ * costs about 1 % of fc-autoencoder's -O2 time and 0.2 % of ds-cnn's for 0.55 KB. The
+ * per-channel multipliers (tpr_mult_channel, on every invoke in the smallest arena) keep the
+ * command line's level. TPR_COLD_FOR_SIZE=0
  * compiles every file at that level. TPR_SMALL: this file's code is compiled for size (its
  * source picks the compact variants). */
 #ifndef TPR_COLD_FOR_SIZE

@@ -3,6 +3,7 @@
  * The model's length n is below 2^31 (tpr_init checks), so every sum of a position < n and a
  * checked length stays below 2^32 and unsigned arithmetic cannot wrap unnoticed. No alignment is
  * assumed for the flatbuffer's own fields (tpr_rd32, tpr_rd16). */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_internal.h"
 
 #if !TPR_UNALIGNED_LE

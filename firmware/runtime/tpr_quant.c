@@ -97,7 +97,7 @@ static tpr_real_t round_sticky(uint64_t m, int32_t e, int bits, int sticky)
     return r;
 }
 
-tpr_real_t tpr_real_round(tpr_real_t x, int bits)
+TPR_COLD tpr_real_t tpr_real_round(tpr_real_t x, int bits)
 {
     return round_sticky(x.m, x.e, bits, 0);
 }
@@ -303,7 +303,7 @@ static void ratio_out(uint64_t q, int32_t e, int32_t *m, int *shift)
     multiplier_out((q + (((((uint64_t)1) << 22) + 1u) << drop)) >> (23 + drop), e + drop + 54, m, shift);
 }
 
-void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
+TPR_COLD void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
 {
     uint64_t q;
     int32_t e;
@@ -391,7 +391,7 @@ int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int
     return mult3(l->in_bits, filt_s, l->out_bits, l->fc, m, shift);
 }
 #else
-int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
+TPR_COLD int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
 {
 #if TPR_FP64
     float a, c;

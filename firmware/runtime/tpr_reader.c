@@ -1,5 +1,6 @@
 /* TFLite schema on top of the flatbuffer reader: tensors (shape, type, buffer, quantization),
  * operator inputs/outputs and options, and error reporting with detail. */
+#define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_internal.h"
 
 /* Schema field numbers used here (tensorflow/lite/schema/schema.fbs). */
