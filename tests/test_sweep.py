@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tinyprune.sweep import (ROW_FIELDS, configs, knee, pareto_front, point_id, recommend,
-                             rows_csv, summarise)
+from tinyprune.sweep import ROW_FIELDS, point_id
+from tinyprune.sweep_summary import configs, knee, pareto_front, recommend, rows_csv, summarise
 
 BOARDS = ("rpi-pico", "stm32vldiscovery", "microbit-v1")
 FLASH = ("8K", "48K", "96K")

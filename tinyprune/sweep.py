@@ -4,7 +4,7 @@
     inputs = SweepInputs(model_bytes, model_info, data, shape, task, prune, convert, deploy, weights, cache_dir)
     result = run_point(inputs, points[0])      # the job: {"row": {...}, "files": {name: bytes}, "log": str}
 
-    with EXECUTORS["local"](jobs=2).start(inputs) as ex:   # or "ray"
+    with sweep_executors.EXECUTORS["local"](jobs=2).start(inputs) as ex:   # or "ray"
         handle = ex.submit(point); ex.wait([handle])        # -> [(handle, result or exception)]
 
 ``run_point`` is the unit of work: a top-level function of plain data (the trained float model
@@ -17,36 +17,32 @@ whichever executor ran them.
 
 ``SweepDir`` keeps the output directory: ``points/<id>/`` (the point's deploy directory, renamed
 into place when complete), ``points/<id>.log``, then ``points/<id>.json`` (its row and ``run``,
-written last: the point is finished once it exists, so ``--resume`` skips it). ``summarise`` turns
-the rows into per-configuration figures, the Pareto front of the model's metric (accuracy, or the
-MSE of an autoencoder: lower is better) against the flash budget, its knee and the recommended board.
+written last: the point is finished once it exists, so ``--resume`` skips it).
+``tinyprune.sweep_summary.summarise`` turns the rows into per-configuration figures, the Pareto
+front of the model's metric (accuracy, or the MSE of an autoencoder: lower is better) against the
+flash budget, its knee and the recommended board; ``tinyprune.sweep_report`` renders them.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import dataclasses
 import hashlib
 import io
 import json
-import logging
-import multiprocessing
 import os
-import pickle
 import shutil
-import signal
 import socket
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from tinyprune.errors import BadInput, TinypruneError, ToolMissing
-from tinyprune.quality import THRESHOLD_OPTIONS, fmt_metric, higher_is_better, meets, metric_name, metric_on_target
+from tinyprune.errors import BadInput, TinypruneError
+from tinyprune.quality import metric_on_target
 
 POINTS_DIR = "points"
 ROW_FIELDS = (  # sweep.csv's columns, in order; every row has every key
@@ -57,8 +53,6 @@ ROW_FIELDS = (  # sweep.csv's columns, in order; every row has every key
     "estimated_latency_ms", "passed_through", "attempts", "error_kind", "error", "spec",
 )  # a row is a function of the point's inputs; how long it took and where it ran go in its ``run``
 ROW_FORMAT = 2  # part of a point's --resume key: rows of another format (2: metric_target) are redone
-DEFAULT_ACCURACY_SLACK = 0.01  # without --min-accuracy: the best point's accuracy less one point
-DEFAULT_ERROR_SLACK = 0.10  # without --max-mse: the best point's MSE plus 10 %
 
 
 # ---- the grid -------------------------------------------------------------------------------------
@@ -78,12 +72,12 @@ class Point:
     integration: dict  # the report's build-integration lines, made by the driver for deploy_dir
 
 
-def _size_tag(n: int) -> str:
+def size_tag(n: int) -> str:
     return f"{n // 1024}K" if n % 1024 == 0 else str(n)
 
 
 def point_id(board: str, flash: int, ram: int, seed: int) -> str:
-    return f"{board}_flash-{_size_tag(flash)}_ram-{_size_tag(ram)}_seed-{seed}"
+    return f"{board}_flash-{size_tag(flash)}_ram-{size_tag(ram)}_seed-{seed}"
 
 
 def expand_grid(boards: list, flash: list[int] | None, ram: list[int] | None, seeds: list[int],
@@ -99,8 +93,8 @@ def expand_grid(boards: list, flash: list[int] | None, ram: list[int] | None, se
         for f in flash or [board.budget_flash_bytes]:
             for r in ram or [board.budget_ram_bytes]:
                 source = ", ".join([f"sweep on board {board.name}"]
-                                   + ([f"--flash {_size_tag(f)}"] if flash else [])
-                                   + ([f"--ram {_size_tag(r)}"] if ram else []))
+                                   + ([f"--flash {size_tag(f)}"] if flash else [])
+                                   + ([f"--ram {size_tag(r)}"] if ram else []))
                 for seed in seeds:
                     pid = point_id(board.name, f, r, seed)
                     deploy_dir = (Path(out) / POINTS_DIR / pid).resolve()
@@ -264,10 +258,7 @@ def _deploy_point(inputs: SweepInputs, point: Point, work: Path, say) -> tuple[d
                                "integration": point.integration, "sweep_point": point.id}
     report.setdefault("run", {})["seconds"] = round(time.monotonic() - start, 1)  # the one field that varies
     files = dict(outcome.files)
-    images = deploy_report.plots(report)
-    content = deploy_report.blocks(report)
-    files.update({"report.json": to_json(report).encode(), "report.md": deploy_report.to_markdown(content).encode(),
-                  "report.html": deploy_report.to_html(content, images).encode(), **images})
+    files.update({"report.json": to_json(report).encode(), **deploy_report.documents(report)})
     return report, files
 
 
@@ -342,214 +333,6 @@ def error_row(point: Point, exc: BaseException | None, kind: str | None = None) 
     row.update(status="failed", fits=False if isinstance(exc, TinypruneError) else None,
                error_kind=kind or type(exc).__name__, error=message + (f" (hint: {hint})" if hint else ""))
     return row
-
-
-# ---- executors ------------------------------------------------------------------------------------
-
-_inputs: SweepInputs | None = None  # a local worker's copy, set by _init_local_worker
-
-
-def _ignore(signum, frame) -> None:
-    """A Python-level no-op handler: unlike SIG_IGN it is not inherited by the programs a job runs
-    (gcc, QEMU), so Ctrl-C still stops those, while the driver decides what happens to the pool."""
-
-
-def _init_local_worker(pickled_inputs: bytes) -> None:
-    """Pool initializer: single-threaded before the heavy imports; Ctrl-C is the driver's to handle."""
-    global _inputs
-    signal.signal(signal.SIGINT, _ignore)
-    single_threaded()
-    _inputs = pickle.loads(pickled_inputs)
-
-
-def _run_local(point: Point, spec: str) -> dict:
-    assert _inputs is not None, "the pool's initializer did not run"
-    return run_point(_inputs, point, spec)
-
-
-class LocalExecutor:
-    """A pool of ``jobs`` processes on this machine (``spawn``: fresh interpreters, no forked
-    threads); the stage cache in DIR is shared between them."""
-
-    name = "local"
-    shares_filesystem = True
-
-    def __init__(self, jobs: int, address: str | None = None):
-        if address:
-            raise BadInput("--ray-address needs --executor ray")
-        self.slots = jobs
-        self._pool: cf.ProcessPoolExecutor | None = None
-        self._pickled = b""
-
-    def describe(self) -> str:
-        return f"local process pool, {self.slots} job(s)"
-
-    @contextlib.contextmanager
-    def start(self, inputs: SweepInputs) -> Iterator["LocalExecutor"]:
-        self._pickled = pickle.dumps(inputs)
-        try:
-            yield self
-        except BaseException:
-            self._close(abort=True)
-            raise
-        self._close(abort=False)
-
-    def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.slots, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_local_worker, initargs=(self._pickled,))
-
-    def submit(self, point: Point, spec: str):
-        if self._pool is None:
-            self._pool = self._new_pool()
-        try:
-            return self._pool.submit(_run_local, point, spec)
-        except cf.BrokenExecutor:  # a worker died earlier: start a fresh pool for the rest
-            self._close(abort=True)
-            self._pool = self._new_pool()
-            return self._pool.submit(_run_local, point, spec)
-
-    def wait(self, handles: list) -> list[tuple[Any, Any]]:
-        done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
-        out = []
-        for future in done:
-            try:
-                out.append((future, future.result()))
-            except cf.BrokenExecutor as exc:
-                out.append((future, WorkerLost(f"a worker process died ({exc})")))
-            except BaseException as exc:  # noqa: BLE001 - the driver records it as the point's error
-                out.append((future, exc))
-        return out
-
-    def _close(self, abort: bool) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if abort:  # Ctrl-C or a broken pool: do not wait for running points
-            processes = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in processes:
-                with contextlib.suppress(Exception):
-                    proc.terminate()
-            for proc in processes:
-                with contextlib.suppress(Exception):
-                    proc.join(5)
-            with contextlib.suppress(Exception):
-                pool.shutdown(wait=True)  # lets the pool release its queues now that its workers are gone
-        else:
-            pool.shutdown(wait=True)
-
-
-class WorkerLost(Exception):
-    """The process or machine running a point went away; the point is not recorded, so
-    ``--resume`` runs it again."""
-
-
-def _ray_task(inputs: SweepInputs, point: Point, spec: str) -> dict:
-    return run_point(inputs, point, spec)
-
-
-class RayExecutor:
-    """Ray tasks (``num_cpus=1`` each). No address: start a local instance with ``jobs`` CPUs;
-    ``auto`` or ``host:port``: join that cluster. Workers get the inputs from the object store
-    and return their files as bytes, so they need no shared file system."""
-
-    name = "ray"
-
-    def __init__(self, jobs: int | None, address: str | None = None):
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ToolMissing("--executor ray needs the ray package",
-                              hint="pip install 'tinyprune[ray]' (the base ray package)") from None
-        self.address = address
-        self.shares_filesystem = address is None  # a local instance runs its workers on this machine
-        self.slots = jobs or 0
-        self._remote = None
-        self._inputs_ref = None
-        self._running: set = set()  # refs of tasks submitted and not yet collected
-
-    def describe(self) -> str:
-        where = f"cluster at {self.address}" if self.address else "local instance"
-        at_once = f"{self.slots} task(s)" if self.slots else "one task per CPU of the cluster"
-        return f"ray ({where}), {at_once} at a time"
-
-    @contextlib.contextmanager
-    def start(self, inputs: SweepInputs) -> Iterator["RayExecutor"]:
-        import ray
-
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network calls from a local instance
-        started = False
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-            try:
-                if self.address:
-                    ray.init(address=self.address, **kwargs)
-                else:  # "local": a new instance even when `ray start` runs one on this machine
-                    ray.init(address="local", num_cpus=self.slots or os.cpu_count(), **kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                if not self.address:
-                    raise BadInput(f"cannot start a local Ray instance: {exc}") from None
-                raise BadInput(f"cannot join the Ray cluster at {self.address}: {exc}",
-                               hint="start one with `ray start --head`, or leave --ray-address out to start a "
-                                    "local instance; a cluster with token authentication (Ray's default) also "
-                                    "needs RAY_AUTH_MODE=token here, see Ray's token-auth docs") from None
-            started = True
-        try:
-            if not self.slots:
-                self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            self._remote = ray.remote(num_cpus=1, max_retries=1)(_ray_task)
-            self._inputs_ref = ray.put(inputs)
-            yield self
-        except BaseException:
-            for ref in list(self._running):
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            raise
-        finally:
-            self._running.clear()
-            if started:
-                ray.shutdown()
-
-    def submit(self, point: Point, spec: str):
-        ref = self._remote.remote(self._inputs_ref, point, spec)
-        self._running.add(ref)
-        return ref
-
-    def wait(self, handles: list) -> list[tuple[Any, Any]]:
-        import ray
-        from ray.exceptions import RayTaskError
-
-        ready, _ = ray.wait(handles, num_returns=1)
-        out = []
-        for ref in ready:
-            self._running.discard(ref)
-            try:
-                out.append((ref, ray.get(ref)))
-            except RayTaskError as exc:
-                out.append((ref, exc.as_instanceof_cause()))
-            except Exception as exc:  # noqa: BLE001 - worker or node died, object lost
-                out.append((ref, WorkerLost(f"Ray lost the task: {type(exc).__name__}: {exc}")))
-        return out
-
-
-EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
-
-
-def execute(executor, inputs: SweepInputs, points: list[Point], specs: dict[str, str], on_done,
-            on_status=lambda running: None) -> None:
-    """Run ``points`` with at most ``executor.slots`` in flight; ``on_done(point, result_or_exception)``
-    is called in the driver as each finishes, in completion order."""
-    with executor.start(inputs) as ex:
-        pending = list(points)
-        in_flight: dict[Any, Point] = {}
-        while pending or in_flight:
-            while pending and len(in_flight) < ex.slots:
-                point = pending.pop(0)
-                in_flight[ex.submit(point, specs[point.id])] = point
-            on_status(len(in_flight))
-            for handle, outcome in ex.wait(list(in_flight)):
-                on_done(in_flight.pop(handle), outcome)
-            on_status(len(in_flight))
 
 
 # ---- the output directory -------------------------------------------------------------------------
@@ -628,205 +411,3 @@ class SweepDir:
         from tinyprune.outdir import write_file_atomic
 
         write_file_atomic(self.root / name, data)
-
-
-# ---- what the rows say ----------------------------------------------------------------------------
-
-@dataclass
-class Config:
-    """One (board, flash budget, RAM budget) over its seeds."""
-
-    board: str
-    flash_budget_bytes: int
-    ram_budget_bytes: int
-    board_cost_bytes: int  # the board's flash + RAM, as listed in boards/
-    rows: list[dict] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return f"{self.board}_flash-{_size_tag(self.flash_budget_bytes)}_ram-{_size_tag(self.ram_budget_bytes)}"
-
-    @property
-    def fits(self) -> bool:
-        """Every seed ran and fits."""
-        return bool(self.rows) and all(r["status"] == "ok" and r["fits"] for r in self.rows)
-
-    def _values(self, key: str) -> list[float]:
-        return [r[key] for r in self.rows if r["status"] == "ok" and r.get(key) is not None]
-
-    def mean(self, key: str) -> float | None:
-        values = self._values(key)
-        return sum(values) / len(values) if values else None
-
-    def least(self, key: str) -> float | None:
-        values = self._values(key)
-        return min(values) if values else None
-
-    @property
-    def metric(self) -> str:
-        return next((r["metric"] for r in self.rows if r.get("metric")), "accuracy")
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.mean("accuracy_target") if self.fits else None
-
-    @property
-    def value(self) -> float | None:
-        """The mean of the metric on the target over the seeds, when every seed fits."""
-        return self.mean("metric_target") if self.fits else None
-
-    @property
-    def score(self) -> float | None:
-        """``value`` made higher-is-better (an error counts negated): what the front, knee and
-        recommendation compare."""
-        v = self.value
-        return None if v is None else v if higher_is_better(self.metric) else -v
-
-    def worst(self) -> float | None:
-        """The metric at the worst seed, when every seed fits."""
-        values = self._values("metric_target") if self.fits else []
-        if not values:
-            return None
-        return min(values) if higher_is_better(self.metric) else max(values)
-
-    def errors(self) -> list[str]:
-        return sorted({r["error"] for r in self.rows if r.get("error")})
-
-    def to_dict(self) -> dict:
-        return {"key": self.key, "board": self.board, "flash_budget_bytes": self.flash_budget_bytes,
-                "ram_budget_bytes": self.ram_budget_bytes, "board_cost_bytes": self.board_cost_bytes,
-                "seeds": [r["seed"] for r in self.rows], "fits": self.fits, "accuracy_mean": self.accuracy,
-                "accuracy_min": self.least("accuracy_target") if self.fits else None,
-                "metric": self.metric, "metric_mean": self.value, "metric_worst": self.worst(),
-                "flash_free_bytes_min": self.least("flash_free_bytes"),
-                "ram_free_bytes_min": self.least("ram_free_bytes"),
-                "estimated_latency_ms_mean": self.mean("estimated_latency_ms"), "errors": self.errors()}
-
-
-def configs(rows: list[dict]) -> list[Config]:
-    """Rows grouped by (board, flash budget, RAM budget), in the order they first appear."""
-    out: dict[tuple, Config] = {}
-    for r in rows:
-        k = (r["board"], r["flash_budget_bytes"], r["ram_budget_bytes"])
-        if k not in out:
-            out[k] = Config(r["board"], r["flash_budget_bytes"], r["ram_budget_bytes"],
-                            r["board_flash_bytes"] + r["board_ram_bytes"])
-        out[k].rows.append(r)
-    return list(out.values())
-
-
-def pareto_front(cfgs: list[Config]) -> list[Config]:
-    """Configurations that fit and that no other beats on both counts (a smaller or equal flash
-    budget with an equal or better mean metric: higher accuracy, lower MSE), by flash budget."""
-    scored = sorted((c for c in cfgs if c.score is not None),
-                    key=lambda c: (c.flash_budget_bytes, -c.score, c.board_cost_bytes, c.key))
-    front: list[Config] = []
-    for c in scored:
-        if not front or c.score > front[-1].score:
-            front.append(c)
-    return front
-
-
-def knee(front: list[Config]) -> tuple[Config | None, str]:
-    """The knee of the metric-vs-flash-budget front (Kneedle: both axes scaled to 0..1, the point
-    farthest above the chord from the smallest to the largest budget), and why."""
-    if len(front) < 3:
-        return None, f"the Pareto front has {len(front)} point(s); a knee needs at least 3 budgets"
-    x0, x1 = front[0].flash_budget_bytes, front[-1].flash_budget_bytes
-    y0, y1 = front[0].score, front[-1].score
-    gains = [((c.score - y0) / (y1 - y0)) - ((c.flash_budget_bytes - x0) / (x1 - x0)) for c in front]
-    best = max(range(len(front)), key=lambda i: (gains[i], -i))
-    metric = front[0].metric
-    if gains[best] <= 0:
-        return None, f"{metric_name(metric)} improves no faster at small budgets than at large ones: no knee"
-    more = _kib(x1 - front[best].flash_budget_bytes)
-    if higher_is_better(metric):
-        return front[best], (f"beyond it, {more} more flash buys {100 * (y1 - front[best].score):+.2f} points "
-                             "of accuracy")
-    return front[best], (f"beyond it, {more} more flash takes the {metric_name(metric)} from "
-                         f"{fmt_metric(front[best].value, metric)} to {fmt_metric(front[-1].value, metric)}")
-
-
-def _metric_of(cfgs: list[Config]) -> str:
-    """The sweep's metric (every point's model is the same)."""
-    return next((c.metric for c in cfgs), "accuracy")
-
-
-def _meeting(metric: str, threshold: float) -> str:
-    """What meeting the threshold means, to follow "boards that"."""
-    if higher_is_better(metric):
-        return f"reach {fmt_metric(threshold, metric)}"
-    return f"keep the {metric_name(metric)} at or below {fmt_metric(threshold, metric)}"
-
-
-def recommend(cfgs: list[Config], threshold: float | None) -> dict:
-    """The cheapest board (smallest flash + RAM as listed in boards/) with a configuration that fits
-    on every seed and meets ``threshold`` on average: an accuracy at least that high (--min-accuracy),
-    an error such as MSE at most that high (--max-mse). Without a threshold: the best accuracy less
-    one point, the best error plus 10 %."""
-    scored = [c for c in cfgs if c.score is not None]
-    metric = _metric_of(cfgs)
-    better = higher_is_better(metric)
-    source = THRESHOLD_OPTIONS.get(metric, "the threshold given")
-    if threshold is None and scored:
-        best = max(c.score for c in scored)
-        if better:
-            threshold = max(0.0, best - DEFAULT_ACCURACY_SLACK)
-            source = f"the best accuracy ({fmt_metric(best, metric)}) less {100 * DEFAULT_ACCURACY_SLACK:g} point"
-        else:
-            threshold = -best * (1 + DEFAULT_ERROR_SLACK)
-            source = (f"the best {metric_name(metric)} ({fmt_metric(-best, metric)}) plus "
-                      f"{100 * DEFAULT_ERROR_SLACK:g} %")
-    source = source if threshold is not None else None
-    bar = {"metric": metric, "threshold": threshold, "threshold_source": source,
-           # the keys of the classifiers' sweeps, from before error metrics had a bar
-           "min_accuracy": threshold if better else None, "min_accuracy_source": source if better else None}
-    if not scored:
-        return {"board": None, **bar, "reason": "no point fits with a measured " + metric_name(metric)}
-    good = [c for c in scored if meets(metric, c.value, threshold)]
-    if not good:
-        return {"board": None, **bar,
-                "reason": f"no board fits on every seed and can, on average over them, {_meeting(metric, threshold)}"}
-    cheapest = min(good, key=lambda c: (c.board_cost_bytes, c.board)).board
-    pick = max((c for c in good if c.board == cheapest),
-               key=lambda c: (c.score, (c.least("flash_free_bytes") or 0) + (c.least("ram_free_bytes") or 0)))
-    boards_ok = sorted({c.board for c in good})
-    return {"board": cheapest, "config": pick.key, **bar,
-            "accuracy": pick.accuracy, "value": pick.value, "flash_budget_bytes": pick.flash_budget_bytes,
-            "ram_budget_bytes": pick.ram_budget_bytes, "flash_free_bytes": pick.least("flash_free_bytes"),
-            "ram_free_bytes": pick.least("ram_free_bytes"), "board_cost_bytes": pick.board_cost_bytes,
-            "boards_meeting": boards_ok,
-            "reason": f"the cheapest of {len(boards_ok)} board(s) that {_meeting(metric, threshold)}"}
-
-
-def summarise(rows: list[dict], threshold: float | None) -> dict:
-    """Per-configuration figures, the Pareto front, its knee and the recommendation; ``threshold``
-    is --min-accuracy or --max-mse, whichever the model's metric takes (None: the default)."""
-    cfgs = configs(rows)
-    front = pareto_front(cfgs)
-    k, why = knee(front)
-    metric = _metric_of(cfgs)
-    return {"metric": metric, "higher_is_better": higher_is_better(metric),
-            "configs": [c.to_dict() for c in cfgs], "pareto": [c.key for c in front],
-            "knee": {"config": k.key if k else None, "flash_budget_bytes": k.flash_budget_bytes if k else None,
-                     "accuracy": k.accuracy if k else None, "value": k.value if k else None, "reason": why},
-            "recommendation": recommend(cfgs, threshold),
-            "points": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
-            "failed": sum(r["status"] != "ok" for r in rows)}
-
-
-def rows_csv(rows: list[dict]) -> str:
-    import csv
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=ROW_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: "" if r.get(k) is None else r[k] for k in ROW_FIELDS})
-    return buf.getvalue()
-
-
-def _kib(n: int) -> str:
-    from tinyprune.sizes import format_size
-
-    return format_size(int(n))

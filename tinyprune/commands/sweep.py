@@ -121,7 +121,7 @@ def _deploy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tinyprune.sweep import EXECUTORS
+    from tinyprune.sweep_executors import EXECUTORS
 
     add_model_options(parser)
     g = parser.add_argument_group("grid")
@@ -214,7 +214,9 @@ def run(args: argparse.Namespace) -> int:
     from tinyprune.commands.train import load_inputs
     from tinyprune.errors import BadInput, CheckFailed
     from tinyprune.report import new_report, to_json
-    from tinyprune.sweep import EXECUTORS, SweepDir, error_row, execute, expand_grid, point_spec, rows_csv, summarise
+    from tinyprune.sweep import SweepDir, error_row, expand_grid, point_spec
+    from tinyprune.sweep_executors import EXECUTORS, execute
+    from tinyprune.sweep_summary import rows_csv, summarise
 
     for name in ("calibration_samples", "limit", "max_attempts"):
         if getattr(args, name) < 1:
