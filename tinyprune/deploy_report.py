@@ -5,26 +5,22 @@
     lines = summary_lines(report)      # what the CLI prints at the end
 
 ``report`` is the dict ``tinyprune.deploy`` writes to ``report.json``. The content is built once
-as a list of blocks (headings, paragraphs, tables, images) and written both as Markdown and as
-HTML, so the two always say the same. Missing or ``None`` figures show as "n/a". Plots are drawn
+as a list of blocks (``tinyprune.report_doc``: headings, paragraphs, tables, images) and written
+both as Markdown and as HTML, so the two always say the same. Missing or ``None`` figures show as "n/a". Plots are drawn
 with matplotlib's Agg canvas at a fixed size and resolution, with fixed fonts and no metadata, so
 the same report gives byte-identical PNGs.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-from dataclasses import dataclass
 from pathlib import Path
 
-from tinyprune.quality import NA, fmt_metric, metric_name, metric_title
-from tinyprune.quality import real_number as _num
+from tinyprune.quality import NA, fmt_metric, metric_name, metric_title, real_number
+from tinyprune.report_doc import (Heading, Image, Items, Para, Table, draw_png, fmt_b, fmt_bytes, fmt_change,
+                                  fmt_count, fmt_pct, new_figure, placeholder, to_html, to_markdown)
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy.png", "memory.png", "channels.png", "search.png")
-DPI = 100
 LATENCY_CAVEAT = ("an estimate from instruction counts: QEMU -icount counts instructions, not cycles "
                   "(no pipeline, caches or flash wait states), and latency = instructions / clock")
 LATENCY_CAVEAT_SHORT = "an estimate from instruction counts (QEMU -icount), not measured cycles"
@@ -42,9 +38,6 @@ COLORS = {"runtime code": "#4C72B0", "model (.tflite)": "#DD8452", "other code a
           "arena": "#55A868", "other static RAM": "#937860", "stack reserve": "#C44E52",
           "reserved for the application": "#B0B0B0", "free": "#E8F0E0"}
 PHASE_COLORS = {"start": "#4C72B0", "prune": "#DD8452", "final": "#55A868", "scratch": "#8172B3"}
-_RC = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
-       "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "savefig.facecolor": "white",
-       "figure.facecolor": "white", "path.simplify": False, "svg.hashsalt": "tinyprune"}
 
 
 # ---- values ---------------------------------------------------------------------------------------
@@ -59,40 +52,8 @@ def _dig(d, *keys):
 
 
 def _sub(a, b) -> float | None:
-    a, b = _num(a), _num(b)
+    a, b = real_number(a), real_number(b)
     return None if a is None or b is None else a - b
-
-
-def fmt_bytes(n) -> str:
-    n = _num(n)
-    if n is None:
-        return NA
-    n = int(n)
-    return f"{n:,} B" if abs(n) < 1024 else f"{n:,} B ({'-' if n < 0 else ''}{format_size(abs(n))})"
-
-
-def fmt_b(n) -> str:
-    """Bytes without the binary-unit gloss: ``363,000 B``."""
-    n = _num(n)
-    return NA if n is None else f"{int(n):,} B"
-
-
-def fmt_count(n, digits: int = 0) -> str:
-    n = _num(n)
-    return NA if n is None else f"{n:,.{digits}f}"
-
-
-def fmt_pct(part, whole) -> str:
-    part, whole = _num(part), _num(whole)
-    return NA if part is None or not whole else f"{100 * part / whole:.1f} %"
-
-
-def fmt_change(before, after, fmt=fmt_count) -> str:
-    if before is None and after is None:
-        return NA
-    if before == after:
-        return f"{fmt(after)} (unchanged)"
-    return f"{fmt(before)} → {fmt(after)}"
 
 
 def _metric(report: dict) -> str:
@@ -100,12 +61,12 @@ def _metric(report: dict) -> str:
 
 
 def _budget(report: dict, memory: str) -> float | None:
-    value = _num(_dig(report, "budget", f"{memory}_bytes"))
-    return value if value is not None else _num(_dig(report, "sizes", f"{memory}_budget_bytes"))
+    value = real_number(_dig(report, "budget", f"{memory}_bytes"))
+    return value if value is not None else real_number(_dig(report, "sizes", f"{memory}_budget_bytes"))
 
 
 def _clock_mhz(report: dict) -> str:
-    hz = _num(report.get("clock_hz"))
+    hz = real_number(report.get("clock_hz"))
     return NA if not hz else f"{hz / 1e6:g} MHz"
 
 
@@ -115,7 +76,7 @@ def _samples(report: dict) -> str:
 
 def margin_text(used, budget) -> str:
     """``40,123 B of 393,216 B (353,093 B free, 89.8 % of the budget)``, or over by how much."""
-    used, budget = _num(used), _num(budget)
+    used, budget = real_number(used), real_number(budget)
     if used is None or budget is None:
         return f"{fmt_bytes(used)} of a {fmt_bytes(budget)} budget"
     free = budget - used
@@ -130,47 +91,18 @@ def memory_parts(report: dict) -> dict[str, tuple[list[tuple[str, float | None]]
     """{"Flash": ([(part, bytes)], board total), "RAM": ...}; parts sum to the total when all known."""
     s = report.get("sizes") or {}
     bm = report.get("board_memory") or {}
-    arena = _num(s.get("arena_bytes"))
+    arena = real_number(s.get("arena_bytes"))
     other_ram = _sub(s.get("static_ram_bytes"), arena)
     flash = [("runtime code", s.get("runtime_code_bytes")), ("model (.tflite)", s.get("model_bytes")),
              ("other code and data", s.get("other_code_bytes")),
              ("reserved for the application", bm.get("reserved_flash_bytes")), ("free", s.get("flash_free_bytes"))]
     ram = [("arena", arena), ("other static RAM", other_ram), ("stack reserve", s.get("stack_reserved_bytes")),
            ("reserved for the application", bm.get("reserved_ram_bytes")), ("free", s.get("ram_free_bytes"))]
-    return {"Flash": ([(k, _num(v)) for k, v in flash], _num(bm.get("flash_bytes"))),
-            "RAM": ([(k, _num(v)) for k, v in ram], _num(bm.get("ram_bytes")))}
+    return {"Flash": ([(k, real_number(v)) for k, v in flash], real_number(bm.get("flash_bytes"))),
+            "RAM": ([(k, real_number(v)) for k, v in ram], real_number(bm.get("ram_bytes")))}
 
 
-# ---- content blocks -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Para:
-    text: str
-    kind: str = ""  # "good" / "bad": a headline, bold; "note": a caveat, italic
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class Image:
-    name: str
-    alt: str
-
-
-@dataclass(frozen=True)
-class Items:
-    items: tuple[tuple[str, str], ...]  # (label, code): "label: `code`", label may be empty
-
+# ---- content ----------------------------------------------------------------------------------------
 
 def _headline(report: dict) -> list:
     fits = report.get("fits")
@@ -228,7 +160,7 @@ def _size_blocks(report: dict) -> list:
     blocks = [Heading(2, "Memory vs budget"),
               Table(("", "Used", "Budget", "Free (margin)", "Board total"), tuple(summary)),
               Table(("Memory", "Part", "Bytes", "Of the board's total"), tuple(parts))]
-    tflm = _num(s.get("tflm_arena_bytes"))
+    tflm = real_number(s.get("tflm_arena_bytes"))
     if tflm:
         blocks.append(Para(f"TFLite Micro needs a {fmt_bytes(tflm)} arena for this model on the host (about "
                            f"{fmt_bytes(s.get('tflm_arena_bytes_32bit_estimate'))} on a 32-bit core); tinyprune's "
@@ -326,109 +258,7 @@ def blocks(report: dict) -> list:
             *_file_blocks(report)]
 
 
-# ---- writers --------------------------------------------------------------------------------------
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_block(block) -> str:
-    if isinstance(block, Heading):
-        return f"{'#' * block.level} {block.text}"
-    if isinstance(block, Para):
-        return {"good": f"**{block.text}**", "bad": f"**{block.text}**", "note": f"*{block.text}*"}.get(
-            block.kind, block.text)
-    if isinstance(block, Table):
-        lines = ["| " + " | ".join(_md_cell(h) for h in block.header) + " |",
-                 "|" + "|".join(" --- " for _ in block.header) + "|"]
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-        return "\n".join(lines)
-    if isinstance(block, Image):
-        return f"![{block.alt}]({block.name})"
-    if isinstance(block, Items):
-        return "\n".join(f"- {label + ': ' if label else ''}`{code}`" for label, code in block.items)
-    raise TypeError(f"unknown report block {type(block).__name__}")
-
-
-def to_markdown(content: list) -> str:
-    return "\n\n".join(_md_block(b) for b in content) + "\n"
-
-
-_CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.3em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
-th{background:#f2f2f2}tr:nth-child(even) td{background:#fafafa}
-p.good{background:#e6f4ea;border-left:5px solid #2e7d32;padding:.5em .8em;font-weight:bold}
-p.bad{background:#fdecea;border-left:5px solid #c62828;padding:.5em .8em;font-weight:bold}
-p.note{font-style:italic;color:#555}
-figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
-code{background:#f4f4f4;padding:.1em .3em;border-radius:3px}
-""".strip()
-
-
-def _html_block(block, images: dict[str, bytes]) -> str:
-    e = html.escape
-    if isinstance(block, Heading):
-        return f"<h{block.level}>{e(block.text)}</h{block.level}>"
-    if isinstance(block, Para):
-        return f'<p class="{block.kind}">{e(block.text)}</p>' if block.kind else f"<p>{e(block.text)}</p>"
-    if isinstance(block, Table):
-        head = "".join(f"<th>{e(h)}</th>" for h in block.header)
-        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in block.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    if isinstance(block, Image):
-        data = base64.b64encode(images[block.name]).decode("ascii")
-        return f'<figure><img src="data:image/png;base64,{data}" alt="{e(block.alt)}"></figure>'
-    if isinstance(block, Items):
-        items = "".join(f"<li>{e(label) + ': ' if label else ''}<code>{e(code)}</code></li>"
-                        for label, code in block.items)
-        return f"<ul>{items}</ul>"
-    raise TypeError(f"unknown report block {type(block).__name__}")
-
-
-def to_html(content: list, images: dict[str, bytes]) -> str:
-    """One file: CSS inline, every image a data: URI, no external references."""
-    title = next((b.text for b in content if isinstance(b, Heading)), "tinyprune deploy")
-    body = "\n".join(_html_block(b, images) for b in content)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-            f"<style>\n{_CSS}\n</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
-
-
 # ---- plots ----------------------------------------------------------------------------------------
-
-def new_figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def draw_png(draw, report: dict) -> bytes:
-    """Run ``draw(report) -> Figure`` under tinyprune's fixed style (no user matplotlibrc)."""
-    import matplotlib
-
-    with matplotlib.rc_context():
-        matplotlib.rcdefaults()
-        matplotlib.rcParams.update(_RC)
-        return _png(draw(report))
-
-
-def placeholder(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666666")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
 
 def _plot_accuracy(report: dict):
     metric = _metric(report)
@@ -436,7 +266,7 @@ def _plot_accuracy(report: dict):
     scale = 100.0 if metric == "accuracy" else 1.0
     fig = new_figure(6.4, 3.6)
     ax = fig.add_subplot()
-    values = [(_num(acc.get(k)), i) for i, (k, _) in enumerate(PLOTTED_STAGES)]
+    values = [(real_number(acc.get(k)), i) for i, (k, _) in enumerate(PLOTTED_STAGES)]
     known = [(i, v * scale) for v, i in values if v is not None]
     ax.set_title(f"Test {metric_name(metric)} at each stage")
     ax.set_xticks(range(len(PLOTTED_STAGES)), [label for _, label in PLOTTED_STAGES])
@@ -446,7 +276,7 @@ def _plot_accuracy(report: dict):
         placeholder(ax, "no accuracy figures in this report")
         return fig
     ax.plot([i for i, _ in known], [v for _, v in known], "-o", color="#4C72B0", zorder=3, label="test set")
-    same = _num(acc.get("target_host_tflm_same_samples"))
+    same = real_number(acc.get("target_host_tflm_same_samples"))
     if same is not None:
         ax.plot([len(PLOTTED_STAGES) - 1], [same * scale], "D", mfc="none", mec="#C44E52", ms=9, zorder=4,
                 label=f"TFLite Micro (host) on the same {report.get('samples') or NA} samples")
@@ -522,8 +352,8 @@ def _plot_channels(report: dict):
         placeholder(ax, "no per-layer data in this report")
         return fig
     ys = range(len(layers))
-    before = [_num(layer.get("channels_before")) or 0 for layer in layers]
-    after = [_num(layer.get("channels_after")) or 0 for layer in layers]
+    before = [real_number(layer.get("channels_before")) or 0 for layer in layers]
+    after = [real_number(layer.get("channels_after")) or 0 for layer in layers]
     ax.barh([y - 0.2 for y in ys], before, height=0.4, color="#B8C7E0", label="before")
     ax.barh([y + 0.2 for y in ys], after, height=0.4, color="#4C72B0", label="after")
     for y, b, a in zip(ys, before, after):
@@ -550,9 +380,9 @@ def _search_points(report: dict) -> tuple[str, list[tuple[int, dict, float, floa
     """(x key, [(index, step, x bytes, y)]) for the steps that have both figures."""
     steps = _dig(report, "prune", "search_steps") or []
     ykey = f"val_{_metric(report)}"
-    xkey = "flash_estimate_bytes" if all(_num(st.get("flash_estimate_bytes")) is not None for st in steps) \
+    xkey = "flash_estimate_bytes" if all(real_number(st.get("flash_estimate_bytes")) is not None for st in steps) \
         else "model_bytes"
-    points = [(i, st, _num(st.get(xkey)), _num(st.get(ykey))) for i, st in enumerate(steps)]
+    points = [(i, st, real_number(st.get(xkey)), real_number(st.get(ykey))) for i, st in enumerate(steps)]
     return xkey, [p for p in points if p[2] is not None and p[3] is not None]
 
 
@@ -579,7 +409,7 @@ def _plot_search(report: dict):
                    edgecolors=PHASE_COLORS.get(phase, "#333333"), linewidths=1.5)
         ax.annotate(str(st.get("step", i)), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
     chosen = _chosen_index(prune)
-    measured = _num(_dig(report, "sizes", "flash_bytes"))
+    measured = real_number(_dig(report, "sizes", "flash_bytes"))
     for (i, st, _, _), x, y in zip(points, xs, ys):
         if i == chosen:
             ax.scatter([x], [y], marker="*", s=260, color="#F2C12E", edgecolors="black", zorder=4,
@@ -599,7 +429,7 @@ def _plot_search(report: dict):
 def _budget_lines(ax, report: dict, xkey: str) -> None:
     if xkey != "flash_estimate_bytes":
         return  # a flash budget is not comparable with the .tflite alone
-    prune_budget = _num(_dig(report, "prune", "budget_flash_bytes"))
+    prune_budget = real_number(_dig(report, "prune", "budget_flash_bytes"))
     board_budget = _budget(report, "flash")
     if prune_budget is not None:
         ax.axvline(prune_budget / 1024, ls="--", color="#C44E52", lw=1.2,
@@ -620,20 +450,24 @@ def plots(report: dict) -> dict[str, bytes]:
 
 # ---- entry points ---------------------------------------------------------------------------------
 
-def render(report: dict, out_dir: Path) -> list[str]:
-    """Write report.md, report.html and the PNG plots into ``out_dir``; returns their names."""
-    out_dir = Path(out_dir)
+def documents(report: dict) -> dict[str, bytes]:
+    """report.md, report.html and the PNG plots, as bytes by file name."""
     images = plots(report)
     content = blocks(report)
-    written = {"report.md": to_markdown(content).encode("utf-8"),
-               "report.html": to_html(content, images).encode("utf-8"), **images}
+    return {"report.md": to_markdown(content).encode("utf-8"),
+            "report.html": to_html(content, images).encode("utf-8"), **images}
+
+
+def render(report: dict, out_dir: Path) -> list[str]:
+    """Write ``documents(report)`` into ``out_dir``; returns their names."""
+    written = documents(report)
     for name, data in written.items():
-        (out_dir / name).write_bytes(data)
+        (Path(out_dir) / name).write_bytes(data)
     return list(written)
 
 
 def _latency(speed: dict) -> str:
-    ms = _num(speed.get("estimated_latency_ms"))
+    ms = real_number(speed.get("estimated_latency_ms"))
     return NA if ms is None else f"~{ms:,.3f} ms"
 
 

@@ -4,8 +4,8 @@
     names = render(doc, out_dir)     # sweep.md, sweep.html, accuracy_vs_flash.png, headroom.png
     lines = summary_lines(doc)       # what the CLI prints at the end
 
-``doc`` is the dict written to ``sweep.json`` (rows plus ``tinyprune.sweep.summarise``'s summary).
-The blocks, writers and plot style are the deploy report's (``tinyprune.deploy_report``), so the
+``doc`` is the dict written to ``sweep.json`` (rows plus ``tinyprune.sweep_summary.summarise``'s summary).
+The blocks, writers and plot style are the deploy report's (``tinyprune.report_doc``), so the
 two read alike and the PNGs are byte-identical for the same figures.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinyprune.deploy_report import (Heading, Image, Items, Para, Table, draw_png, new_figure, placeholder, fmt_b,
-                                     fmt_count, fmt_pct, to_html, to_markdown)
 from tinyprune.quality import NA, fmt_metric, higher_is_better, metric_name, metric_title
+from tinyprune.report_doc import (Heading, Image, Items, Para, Table, draw_png, fmt_b, fmt_count, fmt_pct, new_figure,
+                                  placeholder, to_html, to_markdown)
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy_vs_flash.png", "headroom.png")
