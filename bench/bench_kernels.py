@@ -183,6 +183,36 @@ def _arena_section(models: dict[str, bytes]) -> tuple[dict, float]:
     return section, geo
 
 
+def _operator_section(models: dict[str, bytes], inputs: dict[str, np.ndarray]) -> dict:
+    """Where Cortex-M4 -O2 spends its instructions, by operator type per model (the profiling
+    harness of `tinyprune verify --profile`, fast arena)."""
+    from tinyprune.verify import profile_operators
+
+    def one(name: str) -> list[dict]:
+        with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+            return profile_operators(models[name], bench_board("cortex-m4"), inputs[name], Path(tmp), opt="-O2")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        profiles = dict(zip(models, pool.map(one, models)))
+    rows = []
+    for name, profile in profiles.items():
+        by_op: dict[str, dict] = {}
+        for r in profile:
+            agg = by_op.setdefault(r["op"], {"model": name, "op": r["op"], "count": 0, "macs": 0, "instructions": 0.0})
+            agg["count"] += 1
+            agg["macs"] += r["macs"]
+            agg["instructions"] += r["instructions"]
+        total = sum(a["instructions"] for a in by_op.values()) or 1.0
+        for a in sorted(by_op.values(), key=lambda a: -a["instructions"]):
+            rows.append({**a, "instructions": int(round(a["instructions"])),
+                         "instr_per_mac": round(a["instructions"] / a["macs"], 2) if a["macs"] else None,
+                         "share": round(a["instructions"] / total, 3)})
+    return {"title": "Kernels: cortex-m4 -O2 instructions by operator type (tinyprune verify --profile)",
+            "rows": rows,
+            "notes": ["per inference, summed over each model's operators of that type; share: of the model's "
+                      "operators' instructions (the operator hook's few dozen per operator included)"]}
+
+
 def _text_section() -> tuple[dict, int]:
     from tinyprune import runtime
 
@@ -238,7 +268,7 @@ def run() -> list[dict]:
     speed = {"title": "Kernels: instructions per inference on QEMU, per zoo model and core", "rows": rows, "notes": notes}
     arena, _ = _arena_section(models)
     text, _ = _text_section()
-    return [speed, arena, text]
+    return [speed, _operator_section(models, inputs), arena, text]
 
 
 if __name__ == "__main__":

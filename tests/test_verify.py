@@ -282,6 +282,35 @@ def test_cli_verify_optimize_levels_trade_code_for_instructions(cli, tmp_path, z
     assert r.code == 2 and "invalid choice: 'fast'" in r.stderr
 
 
+@pytest.mark.parametrize("board_name, model_name, optimize", [("nucleo-f446re", "ds-cnn", "speed"),
+                                                               ("rpi-pico", "mnist1d-cnn", "size")])
+def test_cli_verify_profile_times_every_operator(cli, tmp_path, zoo_models, board_name, model_name, optimize):
+    """--profile: one row per operator, in graph order, whose instructions add up to the plain
+    build's (the hooks cost a few dozen per operator); the convolutions hold most of them."""
+    model = zoo_models[model_name]
+    model_path = tmp_path / "m.tflite"
+    model_path.write_bytes(model)
+    r = cli("verify", model_path, "--board", board_name, "--random", "3", "--optimize", optimize, "--profile",
+            "--json", tmp_path / "v.json")
+    assert r.code == 0, r.stderr
+    report = json.loads((tmp_path / "v.json").read_text())
+    info = read_model(model)
+    rows = report["profile"]
+    assert [(row["index"], row["op"], row["macs"]) for row in rows] == [(op.index, op.name, op.macs)
+                                                                       for op in info.operators]
+    total = sum(row["instructions"] for row in rows)
+    assert abs(total - report["instructions_per_inference"]) < 0.01 * report["instructions_per_inference"]
+    assert abs(sum(row["share"] for row in rows) - 1) < 1e-3 and all(row["instructions"] > 0 for row in rows)
+    macs_share = sum(row["share"] for row in rows if row["macs"])
+    assert macs_share > 0.6, rows
+    for row in rows:
+        assert (row["instructions_per_mac"] is None) == (row["macs"] == 0)
+    assert report["bit_exact"]
+    assert "Per operator (profiling build" in r.stdout and "CONV_2D" in r.stdout
+    r = cli("verify", model_path, "--board", board_name, "--random", "3", "--profile", "--emulator", "renode")
+    assert r.code == 2 and "--profile" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_cli_verify_bad_inputs(cli, tmp_path):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"not a model at all")

@@ -42,6 +42,7 @@ FNV_OFFSET, FNV_PRIME = 2166136261, 16777619
 # QEMU executes roughly 100-300 million guest instructions per second here; budget 10 M/s so
 # the timeout only fires on a firmware that really hangs.
 TIMEOUT_INSTRUCTIONS_PER_S = 10_000_000
+PROFILE_SAMPLES = 8  # the profiling run's samples: the kernels' instruction counts barely depend on the data
 _KV_RE = re.compile(r"(\w+)=(\d+)")
 
 
@@ -105,7 +106,7 @@ def _write_harness_sources(src_dir: Path, model: bytes, arena_bytes: int, ops: l
 def build_harness(model: bytes, board: Board, out_dir: Path, *, name: str = "firmware",
                   embedded: EmbeddedSamples | None = None, hardware: bool = False,
                   stack_bytes: int = DEFAULT_STACK_BYTES, opt: str = "-Os",
-                  fast_arena: bool | None = None) -> HarnessBuild:
+                  fast_arena: bool | None = None, profile: bool = False) -> HarnessBuild:
     """Firmware that runs ``model`` on ``board``.
 
     ``hardware``: link at the board's own addresses, print over its UART and use no semihosting
@@ -115,6 +116,9 @@ def build_harness(model: bytes, board: Board, out_dir: Path, *, name: str = "fir
     ``fast_arena``: give the runtime its fast arena (tpr_fast_arena_bytes: the convolutions'
     multipliers computed once, by tpr_init) if the image still fits the RAM budget, else the
     smallest one; None: for every ``opt`` but --optimize size's.
+
+    ``profile``: the runtime built with TPR_PROFILE and the harness timing every operator
+    (``TargetRun.op_ticks``); a few bytes more code and 8 bytes of RAM per operator.
     """
     arena = runtime.required_arena_bytes(model)  # raises with the reader's message if invalid
     if fast_arena is None:
@@ -147,6 +151,8 @@ def build_harness(model: bytes, board: Board, out_dir: Path, *, name: str = "fir
         if embedded is None:
             raise BadInput("a firmware for hardware or Renode needs embedded samples")
         defines["TP_NO_SEMIHOSTING"] = "1"
+    if profile:
+        defines.update(TPR_PROFILE="1", TP_PROFILE_OPS=str(max(1, len(read_model(model).operators))))
     fast = runtime.required_arena_bytes(model, fast=True) if fast_arena else arena
     for size in dict.fromkeys((fast, arena)):  # the fast arena, if the linker finds room for it
         _write_harness_sources(src_dir, model, size, ops, embedded)
@@ -199,6 +205,7 @@ class TargetRun:
     result_line: dict[str, int]
     console: str
     uart: str = ""
+    op_ticks: tuple[int, ...] = ()  # a profiling harness's: SysTick ticks per operator, summed over the samples
 
 
 def _parse_line(console: str, tag: str) -> dict[str, int]:
@@ -206,6 +213,15 @@ def _parse_line(console: str, tag: str) -> dict[str, int]:
         if line.startswith(tag):
             return {k: int(v) for k, v in _KV_RE.findall(line)}
     return {}
+
+
+def _parse_profile(console: str) -> tuple[int, ...]:
+    ticks = {}
+    for line in console.splitlines():
+        if line.startswith("TP_PROFILE"):
+            kv = dict(_KV_RE.findall(line))
+            ticks[int(kv["op"])] = int(kv["ticks"])
+    return tuple(ticks[k] for k in sorted(ticks))
 
 
 def all_multipliers_kept(model_line: dict[str, int]) -> bool:
@@ -245,7 +261,7 @@ def run_on_qemu(hb: HarnessBuild, board: Board, inputs: np.ndarray, output_dtype
     if n and outputs.size % n == 0:
         outputs = outputs.reshape(n, -1)
     return TargetRun(outputs.copy(), ticks, _parse_line(run.stdout, "TP_MODEL"), _parse_line(run.stdout, "TP_RESULT"),
-                     run.stdout)
+                     run.stdout, op_ticks=_parse_profile(run.stdout))
 
 
 def run_embedded_on_qemu(hb: HarnessBuild, board: Board, timeout_s: float = 120.0) -> TargetRun:
@@ -314,6 +330,7 @@ class VerifyResult:
     init_instructions: float = 0.0  # tpr_init once, at boot: the model's checks and the arena plan
     arena_min_bytes: int = 0  # the smallest arena (tpr_required_arena_bytes); arena_bytes may be larger:
     multipliers_in_arena: bool = False  # the fast arena, multipliers computed once (tpr_fast_arena_bytes)
+    profile: list[dict] | None = None  # per operator (profile_operators), with --profile
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -321,8 +338,10 @@ class VerifyResult:
 
 def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndarray | None,
                  work_dir: Path, timeout_s: float | None = None,
-                 stack_bytes: int = DEFAULT_STACK_BYTES, progress=None, opt: str = "-Os") -> VerifyResult:
-    """Build, run on QEMU, compare with TFLite Micro. ``inputs`` are already in the model's dtype."""
+                 stack_bytes: int = DEFAULT_STACK_BYTES, progress=None, opt: str = "-Os",
+                 profile: bool = False) -> VerifyResult:
+    """Build, run on QEMU, compare with TFLite Micro. ``inputs`` are already in the model's dtype.
+    ``profile``: also time every operator in a second, profiling build (profile_operators)."""
     info: ModelInfo = read_model(model)
     if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise BadInput(f"the harness runs single-input, single-output models; this one has "
@@ -380,7 +399,33 @@ def verify_model(model: bytes, board: Board, inputs: np.ndarray, labels: np.ndar
         init_instructions=float(target.model_line.get("init_ticks", 0)) * per_tick,
         arena_min_bytes=hb.arena_min_bytes,
         multipliers_in_arena=all_multipliers_kept(target.model_line),
+        profile=profile_operators(model, board, inputs[:PROFILE_SAMPLES], work_dir / "profile", opt=opt,
+                                  stack_bytes=stack_bytes, timeout_s=timeout_s, progress=step) if profile else None,
     )
+
+
+def profile_operators(model: bytes, board: Board, inputs: np.ndarray, work_dir: Path, *, opt: str = "-Os",
+                      stack_bytes: int = DEFAULT_STACK_BYTES, timeout_s: float | None = None,
+                      progress=None) -> list[dict]:
+    """Instructions per inference of each operator, in graph order: the harness built with the
+    runtime's operator hook (TPR_PROFILE), run on QEMU over ``inputs``, SysTick read at every
+    operator boundary. Rows: index, op, macs, instructions, instructions_per_mac (None without
+    MACs), share (of the operators' sum)."""
+    info = read_model(model)
+    step = progress or (lambda text: None)
+    step(f"profiling each operator on {len(inputs)} samples (a build with the runtime's operator hook)")
+    hb = build_harness(model, board, work_dir, name="profile", stack_bytes=stack_bytes, opt=opt, profile=True)
+    run = run_on_qemu(hb, board, inputs, output_dtype=info.outputs[0].numpy_dtype, timeout_s=timeout_s,
+                      macs_per_inference=info.macs)
+    if len(run.op_ticks) != len(info.operators) or not len(inputs):
+        raise EmulatorError(f"the profiling firmware timed {len(run.op_ticks)} operators, the model has "
+                            f"{len(info.operators)}")
+    per_tick = emulators.qemu_machine(board.qemu_machine).instructions_per_tick
+    instr = [t * per_tick / len(inputs) for t in run.op_ticks]
+    total = sum(instr) or 1.0
+    return [{"index": op.index, "op": op.name, "macs": op.macs, "instructions": round(n, 1),
+             "instructions_per_mac": round(n / op.macs, 3) if op.macs else None, "share": round(n / total, 4)}
+            for op, n in zip(info.operators, instr)]
 
 
 def build_hardware(model: bytes, board, inputs, labels, described: str, out_dir: Path, work: Path,

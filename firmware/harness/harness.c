@@ -7,6 +7,10 @@
  *  - TP_HARNESS_EMBEDDED (Renode, hardware): the samples and labels are compiled in, and the
  *    results (a digest of all outputs, top-1 accuracy) are printed over the board's UART.
  *
+ * TP_PROFILE_OPS=n (with TPR_PROFILE=1, n the model's operator count): the runtime's op_hook
+ * sums the SysTick ticks of each operator over all samples, printed as one `TP_PROFILE op=k
+ * ticks=t` line per operator at the end (the hook's own few instructions land in the operators').
+ *
  * Results are printed as `key=value` lines that tinyprune/verify.py parses. Exit status:
  * 0 ok, 2 the model was refused, 4 an inference failed, 5 a host file could not be used.
  */
@@ -29,6 +33,14 @@ static tpr_model_t tp_model;
 static uint32_t tp_init_ticks; /* SysTick ticks of tpr_init: the checks and the arena plan, at boot */
 
 enum { EXIT_OK = 0, EXIT_MODEL = 2, EXIT_INVOKE = 4, EXIT_HOSTIO = 5 };
+
+#ifdef TP_PROFILE_OPS
+#if !TPR_PROFILE
+#error "TP_PROFILE_OPS needs the runtime built with TPR_PROFILE=1"
+#endif
+static uint64_t tp_op_ticks[TP_PROFILE_OPS]; /* per operator, summed over the samples */
+static uint64_t tp_op_mark;                  /* the timer at the last operator boundary */
+#endif
 
 /* ---- console: semihosting, or the UART for embedded builds ----------------------------- */
 
@@ -88,6 +100,32 @@ static void report_model(void)
     out_str("\n");
 }
 
+#ifdef TP_PROFILE_OPS
+static void profile_hook(void *user, uint32_t op)
+{
+    const uint64_t now = tp_timer_ticks();
+    (void)user;
+    if (op > 0u && op <= TP_PROFILE_OPS) {
+        tp_op_ticks[op - 1u] += now - tp_op_mark;
+    }
+    tp_op_mark = now;
+}
+#endif
+
+/* One TP_PROFILE line per operator (nothing without TP_PROFILE_OPS). */
+static void report_profile(void)
+{
+#ifdef TP_PROFILE_OPS
+    uint32_t k;
+    for (k = 0; k < TP_PROFILE_OPS && k < tp_model.n_ops; ++k) {
+        out_str("TP_PROFILE");
+        out_kv("op", k);
+        out_kv("ticks", tp_op_ticks[k]);
+        out_str("\n");
+    }
+#endif
+}
+
 static void report_result(uint32_t samples, uint64_t ticks_total, uint32_t ticks_min, uint32_t ticks_max)
 {
     out_str("TP_RESULT");
@@ -106,6 +144,9 @@ static tpr_status_t timed_init(void)
     uint64_t t0 = tp_timer_ticks();
     tpr_status_t s = tpr_init(&tp_model, tp_model_data, tp_model_size, tp_arena, sizeof tp_arena);
     tp_init_ticks = (uint32_t)(tp_timer_ticks() - t0);
+#ifdef TP_PROFILE_OPS
+    tp_model.op_hook = profile_hook; /* tpr_init cleared it */
+#endif
     return s;
 }
 
@@ -172,6 +213,7 @@ int main(void)
     tp_sh_close(f_in);
     tp_sh_close(f_out);
     tp_sh_close(f_ticks);
+    report_profile();
     report_result(n, ticks_total, n ? ticks_min : 0u, ticks_max);
     return EXIT_OK;
 }
@@ -245,6 +287,7 @@ int main(void)
             correct++;
         }
     }
+    report_profile();
     report_result(TP_NUM_SAMPLES, ticks_total, ticks_min, ticks_max);
     out_str("tinyprune outputs digest: ");
     out_hex32(digest);

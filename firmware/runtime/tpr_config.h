@@ -79,6 +79,13 @@
 #define TPR_MULT_CACHE 1
 #endif
 
+/* TPR_PROFILE=1: tpr_model_t gets op_hook (tpr_runtime.h), which tpr_invoke calls at every
+ * operator boundary, for per-operator timing (`tinyprune verify --profile`). Changes tpr_model_t,
+ * like TPR_ERROR_DETAIL. 0 (default): no hook, no code. */
+#ifndef TPR_PROFILE
+#define TPR_PROFILE 0
+#endif
+
 /* Detail messages naming the operator, tensor and field of an error, and operator names. On by
  * default for host builds, off for firmware (saves ~3 KB of flash and the message buffer). */
 #ifndef TPR_ERROR_DETAIL

@@ -517,6 +517,11 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
     fb.n = m->size;
     fb.err = TPR_OK;
     for (k = 0; k < m->n_ops; ++k) {
+#if TPR_PROFILE
+        if (m->op_hook != 0) {
+            m->op_hook(m->op_hook_user, k);
+        }
+#endif
         if ((st = load_op(m, &fb, k, &c, &kern)) != TPR_OK) {
             return st;
         }
@@ -531,6 +536,11 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
             return st;
         }
     }
+#if TPR_PROFILE
+    if (m->op_hook != 0) {
+        m->op_hook(m->op_hook_user, m->n_ops);
+    }
+#endif
     return TPR_OK;
 }
 

@@ -83,6 +83,12 @@ enum { TPR_TYPE_FLOAT32 = 0, TPR_TYPE_INT32 = 2, TPR_TYPE_INT8 = 9 };
 /* Location of a tensor that has no arena space (constant, optional or unused). */
 #define TPR_LOC_NONE 0xFFFFFFFFu
 
+#if TPR_PROFILE
+/* Called by tpr_invoke before operator `op` runs (op = 0 .. n_ops - 1) and once more with
+ * op = n_ops after the last one: the time between two calls is operator op - 1's. */
+typedef void (*tpr_op_hook_t)(void *user, uint32_t op);
+#endif
+
 /* One model: caller-allocated, fixed size, no pointers into it are kept by the runtime. */
 typedef struct tpr_model {
     const uint8_t *data; /* the .tflite bytes (stay in flash; never copied) */
@@ -115,6 +121,10 @@ typedef struct tpr_model {
     int32_t err_version; /* and its version */
 #if TPR_ERROR_DETAIL
     char detail[TPR_DETAIL_BYTES]; /* host builds: which tensor/op/field and why */
+#endif
+#if TPR_PROFILE
+    tpr_op_hook_t op_hook; /* set after tpr_init (which clears it); NULL: not called */
+    void *op_hook_user;
 #endif
 } tpr_model_t;
 

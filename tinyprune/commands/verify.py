@@ -23,6 +23,9 @@ Build firmware for the board around MODEL.tflite, run it on the emulated core of
     stack's high-water mark, and instructions per inference (SysTick under qemu -icount:
     instructions, not cycles; the latency at the board's clock is an estimate).
 
+--profile also times every operator (instructions per inference, per MAC, share of the total)
+in a second build whose runtime calls a hook at each operator boundary, on a few samples.
+
 Exit status 0 when bit-exact and within budget (and, with --min-accuracy, accurate enough),
 1 when the model ran but a check failed, 2 for bad input. Works for any int8 .tflite: use
 --random N when you have no dataset.
@@ -31,6 +34,7 @@ Examples:
   tinyprune verify out/model_int8.tflite --board nucleo-f446re --dataset digits
   tinyprune verify model.tflite --board rpi-pico --random 100 --json verify.json
   tinyprune verify model.tflite --board nrf52840dk --dataset digits --emulator renode
+  tinyprune verify model.tflite --board nucleo-f446re --random 8 --optimize speed --profile
 """
 
 
@@ -43,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="kill the emulator after this long (default: from the model's MACs)")
     add_optimize_option(parser)
+    parser.add_argument("--profile", action="store_true",
+                        help="also time each operator (a second, profiling build; QEMU only); report key 'profile'")
     parser.add_argument("--min-accuracy", type=accuracy_type, metavar="A",
                         help="fail (exit 1) when the accuracy on the target is below A, 0.95 or 95%%; needs --dataset "
                              "and a classifier")
@@ -71,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         if args.min_accuracy is not None:
             raise BadInput("--min-accuracy checks the QEMU run's accuracy; the Renode test checks its own outputs",
                            hint="drop --emulator renode, or --min-accuracy")
+        if args.profile:
+            raise BadInput("--profile times operators under QEMU -icount; Renode runs the plain firmware",
+                           hint="drop --emulator renode, or --profile")
         return run_renode(model, board, args)
     inputs, labels, described = pick_samples(model, args)
     if args.min_accuracy is not None:
@@ -79,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="tinyprune-verify-") as tmp:
         result = verify_model(model, board, inputs, labels, Path(tmp), timeout_s=args.timeout,
                               progress=lambda text: print(f"  ... {text}", flush=True),
-                              opt=OPTIMIZE_FLAGS[args.optimize])
+                              opt=OPTIMIZE_FLAGS[args.optimize], profile=args.profile)
         if args.keep:
             with staged_output(args.keep, args.force) as keep:  # never into a directory of the user's
                 shutil.copytree(tmp, keep, dirs_exist_ok=True)
@@ -91,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     json_path = args.json_file or Path("verify_report.json")
     write_report(json_path, report)
     print_summary(report)
+    if report.get("profile"):
+        print_profile(report["profile"])
     print(f"Report: {json_path}")
     if not result.bit_exact:
         raise CheckFailed(f"{result.mismatches} of {result.samples} outputs differ from TFLite Micro's")
@@ -143,6 +154,18 @@ def print_summary(r: dict) -> None:
         name = next((k for k, v in OPTIMIZE_FLAGS.items() if v == r["opt_flag"]), None)
         rows.insert(1, ("compiled", r["opt_flag"] + (f" (--optimize {name})" if name else "")))
     print_table(rows)
+
+
+def print_profile(rows: list[dict]) -> None:
+    """The profile as a table, in graph order, the costliest operators marked."""
+    top = {r["index"] for r in sorted(rows, key=lambda r: -r["instructions"])[:3]}
+    print("Per operator (profiling build; instructions per inference):")
+    print(f"  {'#':>3}  {'operator':<20} {'MACs':>11} {'instructions':>13} {'per MAC':>8} {'share':>7}")
+    for r in rows:
+        ipm = f"{r['instructions_per_mac']:.2f}" if r["instructions_per_mac"] is not None else "-"
+        print(f"  {r['index']:>3}  {r['op']:<20} {r['macs']:>11,} {r['instructions']:>13,.0f} {ipm:>8} "
+              f"{100 * r['share']:>6.1f}%{'  *' if r['index'] in top else ''}")
+    print("  * the three costliest; the hook's own instructions (a few dozen per operator) are included")
 
 
 def run_renode(model: bytes, board, args) -> int:
