@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinyprune.tflite_info import read_model
+
 pytestmark = [pytest.mark.slow, pytest.mark.compile, pytest.mark.emulate]
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -62,6 +64,10 @@ def test_deploy_fits_bit_exact_with_every_artifact(deployed, board):
     assert s["model_bytes"] == (out / "model_int8.tflite").stat().st_size
     assert r["speed"]["instructions_per_inference"] > r["speed"]["macs_per_inference"] > 0
     assert 0 < r["speed"]["init_instructions"] == r["verify"]["init_instructions"]
+    ops = r["speed"]["by_operator"]  # every operator timed on the target
+    assert [row["op"] for row in ops] == [op.name for op in read_model((out / "model_int8.tflite").read_bytes()).operators]
+    assert abs(sum(row["instructions"] for row in ops) / r["speed"]["instructions_per_inference"] - 1) < 0.02
+    assert "### By operator" in (out / "report.md").read_text() and "costliest  " in stdout
     # the summary on the terminal
     assert "fits       yes" in stdout and "estimate from instruction counts" in stdout
     assert f"tinyprune_add_model(<target> {out})" in stdout and "tinyprune.mk" in stdout

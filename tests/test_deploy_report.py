@@ -80,6 +80,13 @@ def make_report(metric: str = "accuracy", passed_through: bool = False) -> dict:
                   "tflm_arena_bytes_32bit_estimate": 13900},
         "speed": {"instructions_per_inference": 1_234_567.0, "macs_per_inference": 456_789,
                   "instructions_per_mac": 2.7, "estimated_latency_ms": 6.859,
+                  "by_operator": [
+                      {"index": 0, "op": "CONV_2D", "macs": 400_000, "instructions": 1_000_000.0,
+                       "instructions_per_mac": 2.5, "share": 0.81},
+                      {"index": 1, "op": "MEAN", "macs": 0, "instructions": 200_000.0, "instructions_per_mac": None,
+                       "share": 0.162},
+                      {"index": 2, "op": "FULLY_CONNECTED", "macs": 56_789, "instructions": 34_567.0,
+                       "instructions_per_mac": 0.609, "share": 0.028}],
                   "note": "instructions counted by QEMU -icount; latency = instructions / clock, an estimate"},
         "attempts": [{"number": 1, "prune_flash_bytes": 389120, "prune_ram_bytes": 98048,
                       "flash_estimate_bytes": 365000, "ram_estimate_bytes": 12800, "flash_bytes": flash,
@@ -156,6 +163,8 @@ def test_markdown_has_the_headline_and_tables(rendered):
     for image in PLOTS:
         assert f"]({image})" in md
     assert "estimate from instruction counts" in md
+    assert "### By operator" in md and "| 0 | CONV_2D | 400,000 | 1,000,000 | 2.50 | 81.0 % |" in md
+    assert "| 1 | MEAN | 0 | 200,000 | n/a | 16.2 % |" in md
     assert "| classifier.2 | FULLY_CONNECTED | 10 (unchanged) |" in md
     assert "CMake: `include(/opt/tinyprune/firmware/cmake/tinyprune.cmake)`" in md
     assert "Make: `include /opt/tinyprune/firmware/make/tinyprune.mk`" in md
@@ -186,6 +195,7 @@ def test_summary_lines_say_fit_margins_and_estimate():
     assert "RAM 84,104 B free (85.6 % of the budget)" in text  # 98304 - 14200
     assert "93.50 %" in text and "1,234,567 instructions per inference" in text
     assert "6.859 ms at 180 MHz" in text and "estimate from instruction counts" in text
+    assert "costliest  CONV_2D #0 81.0 %, MEAN #1 16.2 %, FULLY_CONNECTED #2 2.8 % of the instructions" in text
 
 
 def test_summary_of_an_mse_run_and_an_unfit_run():

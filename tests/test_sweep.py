@@ -32,7 +32,7 @@ BOARDS = ("rpi-pico", "stm32vldiscovery", "microbit-v1")
 FLASH = ("8K", "48K", "96K")
 IMPOSSIBLE = 8 * 1024
 QUICK = ("--model", "digits-cnn", "--dataset", "digits", "--limit", "40", "--finetune-epochs", "2", "--steps", "2",
-         "--step-epochs", "0", "--calibration-samples", "50")
+         "--step-epochs", "0", "--calibration-samples", "50", "--no-profile")
 GRID = (*QUICK, "--boards", ",".join(BOARDS), "--flash", ",".join(FLASH))
 POINTS = len(BOARDS) * len(FLASH)
 e2e = [pytest.mark.slow, pytest.mark.compile, pytest.mark.emulate]
@@ -116,6 +116,7 @@ def test_every_point_has_a_row_and_the_impossible_budget_fails_alone(local_sweep
             assert r["estimated_latency_ms"] == pytest.approx(1e3 * r["instructions_per_inference"] / r["clock_hz"])
             report = json.loads((out / "points" / r["id"] / "report.json").read_text())
             assert report["accuracy"]["target"] == r["accuracy_target"] and report["board"] == r["board"]
+            assert report["speed"]["by_operator"] is None  # --no-profile: no second build
     # the sweep completed and says which points failed
     assert "3 of 9 point(s) failed" in proc.stdout
     assert proc.stdout.count("FAILED") == 3

@@ -49,6 +49,7 @@ class DeployConfig:
     renode_samples: int = 10  # samples compiled into the Renode/hardware image
     target: str = "qemu"  # what board/ in the deploy directory links for (tinyprune.integration.TARGETS)
     opt: str = "-Os"  # the firmware's optimization level (--optimize)
+    profile: bool = True  # time every operator on the target too (verify's profile_operators)
 
 
 @dataclass
@@ -190,7 +191,7 @@ def _stage_verify(tflite: bytes, board, data, cfg: DeployConfig, cache: StageCac
 
     inputs, labels, described = target_samples(tflite, data, cfg.samples)
     key = stage_key("verify", tflite, board.to_dict() | {"source": None}, inputs.tobytes(), labels.tobytes(),
-                    cfg.renode_samples, cfg.opt, firmware_fingerprint())
+                    cfg.renode_samples, cfg.opt, cfg.profile, firmware_fingerprint())
     hit = cache.get("verify", key)
     if hit:
         attempt.cached.append("verify")
@@ -198,7 +199,7 @@ def _stage_verify(tflite: bytes, board, data, cfg: DeployConfig, cache: StageCac
         return json.loads(hit.pop("verify_report.json")), hit
     work.mkdir(parents=True, exist_ok=True)
     result = verify_model(tflite, board, inputs, labels, work, timeout_s=cfg.timeout_s,
-                          progress=lambda text: say(f"verify: {text}"), opt=cfg.opt)
+                          progress=lambda text: say(f"verify: {text}"), opt=cfg.opt, profile=cfg.profile)
     fields = result.to_dict() | {"samples_from": described}
     files = {"firmware.elf": Path(result.elf).read_bytes(), "firmware.map": Path(result.map_file).read_bytes()}
     hw_dir = work / "hardware"
@@ -323,6 +324,7 @@ def _outcome(model, pruned, info, data, task, board, vboard, budget, prune_repor
                "macs_per_inference": v["macs_per_inference"], "instructions_per_mac": v["instructions_per_mac"],
                "estimated_latency_ms": v["estimated_latency_ms"], "opt_flag": v.get("opt_flag", "-Os"),
                "init_instructions": v.get("init_instructions"),
+               "by_operator": v.get("profile"),
                "note": "instructions counted by QEMU -icount; latency = instructions / clock, an estimate"},
         # which stages came from the cache depends on earlier runs, not on the inputs: run field
         attempts=[{k: v for k, v in asdict(a).items() if k != "cached"} for a in attempts],

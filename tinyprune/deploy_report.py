@@ -176,8 +176,18 @@ def _speed_blocks(report: dict) -> list:
             ("Instructions per MAC", fmt_count(sp.get("instructions_per_mac"), 2)),
             (f"Estimated latency at {_clock_mhz(report)}", f"{fmt_count(sp.get('estimated_latency_ms'), 3)} ms"),
             ("Instructions at init, once (tpr_init: checks, arena plan)", fmt_count(sp.get("init_instructions"))))
-    return [Heading(2, "Speed"), Table(("", "Value"), rows),
-            Para(f"The latency is {LATENCY_CAVEAT}. Measured over {_samples(report)}.", "note")]
+    blocks = [Heading(2, "Speed"), Table(("", "Value"), rows),
+              Para(f"The latency is {LATENCY_CAVEAT}. Measured over {_samples(report)}.", "note")]
+    ops = sp.get("by_operator") or []
+    if ops:
+        blocks += [Heading(3, "By operator"),
+                   Table(("#", "Operator", "MACs", "Instructions", "Per MAC", "Share"),
+                         tuple((str(r.get("index")), str(r.get("op")), fmt_count(r.get("macs")),
+                                fmt_count(r.get("instructions")), fmt_count(r.get("instructions_per_mac"), 2),
+                                fmt_pct(r.get("share"), 1)) for r in ops)),
+                   Para("Each operator timed on the target by a build whose runtime calls a hook at every "
+                        "operator boundary (tinyprune verify --profile), on a few of the samples.", "note")]
+    return blocks
 
 
 def _channel_blocks(report: dict) -> list:
@@ -524,6 +534,10 @@ def summary_lines(report: dict) -> list[str]:
              f"{fmt_count(sp.get('instructions_per_mac'), 2)} per MAC, built {sp.get('opt_flag', '-Os')})",
              f"  latency    {_latency(sp)} at {_clock_mhz(report)}: "
              f"{LATENCY_CAVEAT_SHORT}"]
+    ops = sorted(sp.get("by_operator") or [], key=lambda r: -(real_number(r.get("instructions")) or 0))[:3]
+    if ops:
+        lines.append("  costliest  " + ", ".join(f"{r.get('op')} #{r.get('index')} {fmt_pct(r.get('share'), 1)}"
+                                                 for r in ops) + " of the instructions (report: By operator)")
     attempts = report.get("attempts") or []
     if len(attempts) > 1:
         lines.append(f"  attempts   {len(attempts)} (the pruning budget was tightened after measuring the firmware)")

@@ -86,6 +86,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser):
     g.add_argument("--timeout", type=float, metavar="SECONDS", help="kill the emulator after this long")
     g.add_argument("--max-attempts", type=int, default=3, metavar="N",
                    help="prune/convert/verify rounds when the measured firmware misses the budget (default 3)")
+    g.add_argument("--no-profile", action="store_true",
+                   help="do not time each operator on the target (the report's By operator table; saves a second "
+                        "firmware build and emulator run)")
     return g
 
 
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DeployConfig(prune=prune_cfg,
                        convert=ConvertConfig(calibration_samples=args.calibration_samples, seed=args.seed, name=name),
                        samples=args.limit, max_attempts=args.max_attempts, timeout_s=args.timeout,
-                       target=args.target, opt=OPTIMIZE_FLAGS[args.optimize])
+                       target=args.target, opt=OPTIMIZE_FLAGS[args.optimize], profile=not args.no_profile)
     cache_root = None if args.no_cache else (args.cache_dir or Path(args.out).resolve().parent / DIR_NAME)
     cache = StageCache(cache_root)
     print(f"Deploying {args.model} to {board.name} ({board.mcu}, {board.core}): budget flash "

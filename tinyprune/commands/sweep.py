@@ -203,7 +203,8 @@ def _inputs(args, out: Path, shares_filesystem: bool, loaded, prune_cfg):
     inputs = SweepInputs(buf.getvalue(), asdict(info), data, tuple(shape), task, asdict(prune_cfg),
                          asdict(convert_cfg), {"samples": args.limit, "max_attempts": args.max_attempts,
                                                "timeout_s": args.timeout, "target": args.target,
-                                               "opt": OPTIMIZE_FLAGS[args.optimize]},
+                                               "opt": OPTIMIZE_FLAGS[args.optimize],
+                                               "profile": not args.no_profile},
                          weights, cache, use_cache=not args.no_cache, factory_source=source)
     return inputs
 
