@@ -311,6 +311,24 @@ def test_cli_verify_profile_times_every_operator(cli, tmp_path, zoo_models, boar
     assert r.code == 2 and "--profile" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_function_profile_counts_the_same_instructions_as_systick(tmp_path, zoo_models):
+    """bench/profile_functions.py (QEMU's block log, tpr_init subtracted) against SysTick around
+    tpr_invoke: the same inference, to within the harness's few instructions around the call."""
+    import sys
+
+    sys.path.insert(0, str(TESTS_DIR.parent / "bench"))
+    from bench_kernels import bench_board
+    from profile_functions import profile
+
+    model = zoo_models["mnist1d-cnn"]
+    by_function = profile(model, "cortex-m4", "-O2")
+    x = random_inputs(read_model(model).inputs[0], 1, seed=1)
+    r = verify_model(model, bench_board("cortex-m4"), x, None, tmp_path, opt="-O2")
+    assert abs(sum(by_function.values()) - r.instructions_per_inference) < 0.001 * r.instructions_per_inference + 200
+    assert "tpr_invoke" in by_function and by_function.most_common(1)[0][1] > 0.1 * r.instructions_per_inference
+    assert "init" not in by_function  # tpr_init ran in both runs and dropped out
+
+
 def test_cli_verify_bad_inputs(cli, tmp_path):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"not a model at all")
