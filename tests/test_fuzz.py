@@ -116,6 +116,25 @@ def test_regression_input_replays_clean_under_libfuzzer(path, fuzzers):
     _clean(fuzz.replay(fuzzers["fuzz_model"], [path]))
 
 
+@pytest.mark.parametrize("path", _regression_params("python"))
+def test_python_reader_agrees_with_the_runtime_on_regression_inputs(path):
+    """tinyprune's own reader (inspect, verify, arrays) accepts what tpr_init accepts: both read
+    only the tensors an operator or the graph uses, so a corrupt unused one stops neither."""
+    from tinyprune import runtime
+    from tinyprune.errors import BadInput
+    from tinyprune.tflite_info import read_model
+
+    data = path.read_bytes()
+    try:
+        runtime.required_arena_bytes(data)
+    except BadInput:
+        with pytest.raises(BadInput):
+            read_model(data)
+        return
+    info = read_model(data)
+    assert info.operators and all(0 <= t.index < len(info.tensors) for t in info.inputs + info.outputs)
+
+
 def test_reader_coverage_from_the_seeds(seeds, tmp_path):
     _clang_or_skip()
     try:

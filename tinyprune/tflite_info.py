@@ -81,61 +81,94 @@ def builtin_names() -> dict[int, str]:
 
 
 def read_model(data: bytes) -> ModelInfo:
-    """Parse ``data``; a file that is not a TFLite model raises BadInput."""
+    """Parse ``data``; a file that is not a TFLite model raises BadInput.
+
+    Reads the flatbuffer in place and only the fields the runtime reads too (as tpr_init does),
+    so that a field nothing uses (signatures, sparsity, an odd metadata entry) cannot make this
+    reject a model the firmware runs."""
     schema = _schema()
     data = bytes(data)
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise BadInput("not a TFLite model (the file identifier 'TFL3' is missing at offset 4)",
                        hint="give a .tflite file written by the TFLite converter")
     try:
-        model = schema.ModelT.InitFromPackedBuf(data, 0)
-    except Exception as exc:  # the generated parser raises whatever a corrupt buffer triggers
+        return _read(schema.Model.GetRootAs(data, 0), len(data))
+    except BadInput:
+        raise
+    except Exception as exc:  # the generated accessors raise whatever a corrupt buffer triggers
         raise BadInput(f"the TFLite model is malformed: {type(exc).__name__}: {exc}") from None
-    if not model.subgraphs:
+
+
+def _text(v) -> str:
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v or "")
+
+
+def _vector(obj, field: str, kind=int) -> tuple:
+    """A flatbuffer vector field as a tuple (empty when absent)."""
+    if getattr(obj, field + "Length")() == 0:
+        return ()
+    return tuple(kind(v) for v in getattr(obj, field + "AsNumpy")())
+
+
+def _tensor(model, graph, i: int, n_buffers: int) -> TensorInfo:
+    t = graph.Tensors(i)
+    q = t.Quantization()
+    buf = model.Buffers(t.Buffer()) if 0 <= t.Buffer() < n_buffers else None
+    constant = buf is not None and (buf.DataLength() > 0 or (buf.Size() or 0) > 0)
+    return TensorInfo(
+        index=i,
+        name=_text(t.Name()),
+        shape=_vector(t, "Shape"),
+        dtype=_DTYPES.get(t.Type(), f"type{t.Type()}"),
+        scales=_vector(q, "Scale", float) if q is not None else (),
+        zero_points=_vector(q, "ZeroPoint") if q is not None else (),
+        quantized_dimension=int(q.QuantizedDimension()) if q is not None else 0,
+        buffer=int(t.Buffer()),
+        is_constant=bool(constant),
+    )
+
+
+def _read(model, size: int) -> ModelInfo:
+    if model.SubgraphsLength() < 1:
         raise BadInput("the TFLite model has no subgraph")
     names = builtin_names()
-    graph = model.subgraphs[0]
-    buffers = model.buffers or []
+    graph = model.Subgraphs(0)
+    n_buffers = model.BuffersLength()
 
+    n_codes = model.OperatorCodesLength()
+    ops = [graph.Operators(i) for i in range(graph.OperatorsLength())]
+    io = (_vector(graph, "Inputs"), _vector(graph, "Outputs"))
+    used = {j for op in ops for j in (*_vector(op, "Inputs"), *_vector(op, "Outputs"))} | set(io[0]) | set(io[1])
     tensors = []
-    for i, t in enumerate(graph.tensors or []):
-        q = t.quantization
-        scales = tuple(float(s) for s in (q.scale if q is not None and q.scale is not None else []))
-        zps = tuple(int(z) for z in (q.zeroPoint if q is not None and q.zeroPoint is not None else []))
-        buf = buffers[t.buffer] if 0 <= t.buffer < len(buffers) else None
-        constant = buf is not None and (buf.data is not None and len(buf.data) > 0 or (buf.size or 0) > 0)
-        tensors.append(TensorInfo(
-            index=i,
-            name=t.name.decode() if isinstance(t.name, bytes) else str(t.name or ""),
-            shape=tuple(int(d) for d in (t.shape if t.shape is not None else [])),
-            dtype=_DTYPES.get(t.type, f"type{t.type}"),
-            scales=scales,
-            zero_points=zps,
-            quantized_dimension=int(q.quantizedDimension) if q is not None else 0,
-            buffer=int(t.buffer),
-            is_constant=bool(constant),
-        ))
+    for i in range(graph.TensorsLength()):
+        try:
+            tensors.append(_tensor(model, graph, i, n_buffers))
+        except Exception:
+            if i in used:
+                raise
+            # a tensor no operator reads or writes: tpr_init never reads it either
+            tensors.append(TensorInfo(index=i, name="", shape=(), dtype="unreadable"))
 
     operators, op_names = [], []
-    for i, op in enumerate(graph.operators or []):
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+    for i, op in enumerate(ops):
+        if not 0 <= op.OpcodeIndex() < n_codes:
+            raise BadInput(f"operator {i} names operator code {op.OpcodeIndex()}; the model has {n_codes}")
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
         name = names.get(builtin, f"BUILTIN_{builtin}")
-        ins = tuple(int(x) for x in (op.inputs if op.inputs is not None else []))
-        outs = tuple(int(x) for x in (op.outputs if op.outputs is not None else []))
-        operators.append(OperatorInfo(i, name, builtin, int(code.version), ins, outs, _macs(name, ins, outs, tensors)))
+        ins, outs = _vector(op, "Inputs"), _vector(op, "Outputs")
+        operators.append(OperatorInfo(i, name, builtin, int(code.Version()), ins, outs, _macs(name, ins, outs, tensors)))
         if name not in op_names:
             op_names.append(name)
 
-    desc = model.description.decode() if isinstance(model.description, bytes) else (model.description or "")
-    has_metadata = any((m.name or b"") in (b"TFLITE_METADATA", "TFLITE_METADATA") for m in (model.metadata or []))
+    has_metadata = any(_text(model.Metadata(k).Name()) == "TFLITE_METADATA" for k in range(model.MetadataLength()))
     return ModelInfo(
-        size_bytes=len(data),
+        size_bytes=size,
         tensors=tensors,
         operators=operators,
-        inputs=[tensors[i] for i in (graph.inputs if graph.inputs is not None else [])],
-        outputs=[tensors[i] for i in (graph.outputs if graph.outputs is not None else [])],
-        description=desc,
+        inputs=[tensors[i] for i in io[0]],
+        outputs=[tensors[i] for i in io[1]],
+        description=_text(model.Description()),
         has_metadata=has_metadata,
         op_names=op_names,
     )
