@@ -25,7 +25,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 ARTIFACTS = ("model_float.pt", "model_pruned.pt", "model.onnx", "model_int8.tflite", "model_int8_metadata.tflite",
              "model_data.h", "model_data.cc", "model_ops.h", "model_io.h", "firmware.elf", "firmware.map",
              "report.json", "report.md", "report.html", "accuracy.png", "memory.png", "channels.png", "search.png",
-             "board/board.cmake", "board/linker.ld", "sample_input.h")
+             "speed.png", "board/board.cmake", "board/linker.ld", "sample_input.h")
 LIMIT = "120"
 
 

@@ -20,7 +20,7 @@ from tinyprune.report_doc import (Heading, Image, Items, Para, Table, draw_png, 
                                   fmt_count, fmt_pct, new_figure, placeholder, to_html, to_markdown)
 from tinyprune.sizes import format_size
 
-PLOTS = ("accuracy.png", "memory.png", "channels.png", "search.png")
+PLOTS = ("accuracy.png", "memory.png", "channels.png", "search.png", "speed.png")
 LATENCY_CAVEAT = ("an estimate from instruction counts: QEMU -icount counts instructions, not cycles "
                   "(no pipeline, caches or flash wait states), and latency = instructions / clock")
 LATENCY_CAVEAT_SHORT = "an estimate from instruction counts (QEMU -icount), not measured cycles"
@@ -186,7 +186,8 @@ def _speed_blocks(report: dict) -> list:
                                 fmt_count(r.get("instructions")), fmt_count(r.get("instructions_per_mac"), 2),
                                 fmt_pct(r.get("share"), 1)) for r in ops)),
                    Para("Each operator timed on the target by a build whose runtime calls a hook at every "
-                        "operator boundary (tinyprune verify --profile), on a few of the samples.", "note")]
+                        "operator boundary (tinyprune verify --profile), on a few of the samples.", "note"),
+                   Image("speed.png", "instructions per inference of each operator")]
     return blocks
 
 
@@ -378,6 +379,33 @@ def _plot_channels(report: dict):
     return fig
 
 
+def _plot_speed(report: dict):
+    ops = _dig(report, "speed", "by_operator") or []
+    fig = new_figure(7.0, min(12.0, 1.6 + 0.32 * max(len(ops), 1)))
+    ax = fig.add_subplot()
+    ax.set_title("Instructions per inference, by operator (on the target)")
+    if not ops:
+        placeholder(ax, "operators not timed (deploy --no-profile)")
+        return fig
+    ys = range(len(ops))
+    counts = [real_number(r.get("instructions")) or 0 for r in ops]
+    kinds = sorted({str(r.get("op")) for r in ops})
+    palette = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
+    color = {k: palette[i % len(palette)] for i, k in enumerate(kinds)}
+    for y, r, n in zip(ys, ops, counts):
+        ax.barh(y, n, height=0.7, color=color[str(r.get("op"))], label=str(r.get("op")))
+        ipm = r.get("instructions_per_mac")
+        ax.text(n, y, f"  {fmt_pct(r.get('share'), 1)}" + (f", {ipm:.2f}/MAC" if ipm is not None else ""),
+                va="center", fontsize=7)
+    ax.set_yticks(list(ys), [f"#{r.get('index')} {r.get('op')}" for r in ops], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(counts + [1]) * 1.3)
+    ax.set_xlabel("instructions per inference (QEMU -icount)")
+    handles = _unique_legend(ax)
+    ax.legend(handles.values(), handles.keys(), loc="lower right", fontsize=7)
+    return fig
+
+
 def _chosen_index(prune: dict) -> int | None:
     steps = prune.get("search_steps") or []
     chosen = prune.get("chosen_step")
@@ -450,7 +478,7 @@ def _budget_lines(ax, report: dict, xkey: str) -> None:
 
 
 PLOTTERS = {"accuracy.png": _plot_accuracy, "memory.png": _plot_memory, "channels.png": _plot_channels,
-            "search.png": _plot_search}
+            "search.png": _plot_search, "speed.png": _plot_speed}
 
 
 def plots(report: dict) -> dict[str, bytes]:
