@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tinyprune.quality import NA, fmt_metric, metric_name, metric_title, real_number
 from tinyprune.report_doc import (Heading, Image, Items, Para, Table, draw_png, fmt_b, fmt_bytes, fmt_change,
-                                  fmt_count, fmt_pct, new_figure, placeholder, to_html, to_markdown)
+                                  fmt_count, fmt_pct, new_figure, placeholder, rows_figure, to_html, to_markdown)
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy.png", "memory.png", "channels.png", "search.png", "speed.png")
@@ -356,11 +356,8 @@ def _unique_legend(ax) -> dict:
 
 def _plot_channels(report: dict):
     layers = _dig(report, "prune", "layers") or []
-    fig = new_figure(7.0, min(12.0, 1.6 + 0.45 * max(len(layers), 1)))
-    ax = fig.add_subplot()
-    ax.set_title("Output channels per layer")
+    fig, ax = rows_figure(7.0, 0.45, len(layers), "Output channels per layer", "no per-layer data in this report")
     if not layers:
-        placeholder(ax, "no per-layer data in this report")
         return fig
     ys = range(len(layers))
     before = [real_number(layer.get("channels_before")) or 0 for layer in layers]
@@ -381,11 +378,9 @@ def _plot_channels(report: dict):
 
 def _plot_speed(report: dict):
     ops = _dig(report, "speed", "by_operator") or []
-    fig = new_figure(7.0, min(12.0, 1.6 + 0.32 * max(len(ops), 1)))
-    ax = fig.add_subplot()
-    ax.set_title("Instructions per inference, by operator (on the target)")
+    fig, ax = rows_figure(7.0, 0.32, len(ops), "Instructions per inference, by operator (on the target)",
+                          "operators not timed (deploy --no-profile)")
     if not ops:
-        placeholder(ax, "operators not timed (deploy --no-profile)")
         return fig
     ys = range(len(ops))
     counts = [real_number(r.get("instructions")) or 0 for r in ops]

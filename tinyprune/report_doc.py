@@ -184,6 +184,17 @@ def draw_png(draw, report: dict) -> bytes:
         return _png(draw(report))
 
 
+def rows_figure(width: float, row_height: float, rows: int, title: str, empty: str):
+    """(figure, axes) for a chart of ``rows`` horizontal rows, at most 12 inches tall, titled; with
+    no rows the axes already say ``empty`` and the caller returns the figure as it is."""
+    fig = new_figure(width, min(12.0, 1.6 + row_height * max(rows, 1)))
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    if not rows:
+        placeholder(ax, empty)
+    return fig, ax
+
+
 def placeholder(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666666")
     ax.set_xticks([])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tinyprune.quality import NA, fmt_metric, higher_is_better, metric_name, metric_title
 from tinyprune.report_doc import (Heading, Image, Items, Para, Table, draw_png, fmt_b, fmt_count, fmt_pct, new_figure,
-                                  placeholder, to_html, to_markdown)
+                                  placeholder, rows_figure, to_html, to_markdown)
 from tinyprune.sizes import format_size
 
 PLOTS = ("accuracy_vs_flash.png", "headroom.png")
@@ -297,11 +297,9 @@ def _plot_accuracy(doc: dict):
 
 def _plot_headroom(doc: dict):
     cfgs = _configs(doc)
-    fig = new_figure(8.0, min(12.0, 1.6 + 0.42 * max(len(cfgs), 1)))
-    ax = fig.add_subplot()
-    ax.set_title("Headroom: free flash and RAM, % of the budget (smallest over seeds)")
+    fig, ax = rows_figure(8.0, 0.42, len(cfgs), "Headroom: free flash and RAM, % of the budget (smallest over seeds)",
+                          "no points")
     if not cfgs:
-        placeholder(ax, "no points")
         return fig
     ys = range(len(cfgs))
     for y, c in zip(ys, cfgs):
