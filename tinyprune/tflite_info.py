@@ -137,8 +137,9 @@ def _read(model, size: int) -> ModelInfo:
 
     n_codes = model.OperatorCodesLength()
     ops = [graph.Operators(i) for i in range(graph.OperatorsLength())]
+    op_io = [(_vector(op, "Inputs"), _vector(op, "Outputs")) for op in ops]
     io = (_vector(graph, "Inputs"), _vector(graph, "Outputs"))
-    used = {j for op in ops for j in (*_vector(op, "Inputs"), *_vector(op, "Outputs"))} | set(io[0]) | set(io[1])
+    used = {j for ins, outs in op_io for j in (*ins, *outs)} | set(io[0]) | set(io[1])
     tensors = []
     for i in range(graph.TensorsLength()):
         try:
@@ -150,13 +151,12 @@ def _read(model, size: int) -> ModelInfo:
             tensors.append(TensorInfo(index=i, name="", shape=(), dtype="unreadable"))
 
     operators, op_names = [], []
-    for i, op in enumerate(ops):
+    for i, (op, (ins, outs)) in enumerate(zip(ops, op_io)):
         if not 0 <= op.OpcodeIndex() < n_codes:
             raise BadInput(f"operator {i} names operator code {op.OpcodeIndex()}; the model has {n_codes}")
         code = model.OperatorCodes(op.OpcodeIndex())
         builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
         name = names.get(builtin, f"BUILTIN_{builtin}")
-        ins, outs = _vector(op, "Inputs"), _vector(op, "Outputs")
         operators.append(OperatorInfo(i, name, builtin, int(code.Version()), ins, outs, _macs(name, ins, outs, tensors)))
         if name not in op_names:
             op_names.append(name)
