@@ -20,6 +20,15 @@
 
 #if TPR_OP_CONV_2D || TPR_OP_DEPTHWISE_CONV_2D || TPR_OP_FULLY_CONNECTED
 
+void tpr_requant_n(const uint32_t *acc, const tpr_mq_t *q, int32_t n, int32_t zp, int32_t lo,
+                   int32_t hi, int8_t *y)
+{
+    int32_t j;
+    for (j = 0; j < n; ++j) {
+        y[j] = tpr_requant(acc[j], &q[j], zp, lo, hi);
+    }
+}
+
 uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
 {
     uint32_t s = 0;
@@ -118,8 +127,10 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
     const int32_t n = g->contig ? g->kw * g->fic : g->fic, taps = g->contig ? 1 : g->kw;
     const int32_t xtap = g->dw * g->ic, dx = g->dx, dwc = r->dwc, rows = r->rows;
     const int32_t xrow = g->xrow, wrow = g->wrow, w_k = g->w_k, n_out = g->n_out;
-    const int32_t zp = p->out.zp, lo = p->lo, hi = p->hi;
+    const int32_t zp = p->out.zp, lo = p->lo, hi = p->hi, nq = 1 + (dwc != 0);
+#if !TPR_SMALL
     const tpr_mq_t *q0 = &r->q[0], *q1 = &r->q[1];
+#endif
     const uint32_t b0 = r->base[0], b1 = r->base[1];
     const int8_t *w = r->w;
     for (; ox < ox_end; ox += 2) {
@@ -167,11 +178,14 @@ static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t o
             continue;
         }
 #endif
-        y[0] = tpr_requant(a.a0 + b0, q0, zp, lo, hi);
-        y[n_out] = tpr_requant(a.b0 + b0, q0, zp, lo, hi);
-        if (dwc != 0) {
-            y[1] = tpr_requant(a.a1 + b1, q1, zp, lo, hi);
-            y[n_out + 1] = tpr_requant(a.b1 + b1, q1, zp, lo, hi);
+        {
+            uint32_t v[2];
+            v[0] = a.a0 + b0;
+            v[1] = a.a1 + b1;
+            tpr_requant_n(v, r->q, nq, zp, lo, hi, y);
+            v[0] = a.b0 + b0;
+            v[1] = a.b1 + b1;
+            tpr_requant_n(v, r->q, nq, zp, lo, hi, y + n_out);
         }
     }
 }
@@ -204,9 +218,19 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
             }
         }
     }
-    y[0] = tpr_requant(a.a0, &r->q[0], p->out.zp, p->lo, p->hi);
-    if (r->dwc != 0) {
-        y[1] = tpr_requant(a.a1, &r->q[1], p->out.zp, p->lo, p->hi);
+#if !TPR_SMALL
+    if (r->full) { /* two channels */
+        const int8_t y0 = tpr_requant_full(a.a0, &r->q[0], p->out.zp);
+        y[1] = tpr_requant_full(a.a1, &r->q[1], p->out.zp);
+        y[0] = y0;
+        return;
+    }
+#endif
+    {
+        uint32_t v[2];
+        v[0] = a.a0;
+        v[1] = a.a1;
+        tpr_requant_n(v, r->q, 1 + (r->dwc != 0), p->out.zp, p->lo, p->hi, y);
     }
 }
 
@@ -260,7 +284,6 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
 #endif
         for (pos = 0; pos < positions; ++pos, x += depth, y += n_out) {
             uint32_t a[4];
-            int8_t v[4];
             memcpy(a, base, sizeof a);
 #if TPR_MVE
             tpr_dot14_mve(x, w, depth, a);
@@ -275,24 +298,19 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
                 tpr_words14w(x, wide, depth >> 2, a);
             }
 #endif
-#if TPR_SMALL
-            for (j = 0; j < 4; ++j) {
-                v[j] = tpr_requant(a[j], &q[j], zp, lo, hi);
-            }
-#else /* unrolled: GCC does not unroll at -O2, and a loop costs a third of the requantization */
+#if !TPR_SMALL /* unrolled: GCC does not unroll at -O2, and a loop costs a third of the requantization */
             if (full) {
+                int8_t v[4];
                 v[0] = tpr_requant_full(a[0], &q[0], zp);
                 v[1] = tpr_requant_full(a[1], &q[1], zp);
                 v[2] = tpr_requant_full(a[2], &q[2], zp);
                 v[3] = tpr_requant_full(a[3], &q[3], zp);
-            } else {
-                v[0] = tpr_requant(a[0], &q[0], zp, lo, hi);
-                v[1] = tpr_requant(a[1], &q[1], zp, lo, hi);
-                v[2] = tpr_requant(a[2], &q[2], zp, lo, hi);
-                v[3] = tpr_requant(a[3], &q[3], zp, lo, hi);
-            }
+                memcpy(y, v, sizeof v); /* after the parameters are read: an int8 store may alias them */
+            } else
 #endif
-            memcpy(y, v, sizeof v); /* after the parameters are read: an int8 store may alias them */
+            {
+                tpr_requant_n(a, q, 4, zp, lo, hi, y);
+            }
         }
     }
     return n4;

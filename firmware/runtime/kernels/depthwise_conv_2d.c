@@ -153,45 +153,32 @@ typedef struct {
     int full; /* tpr_requant_full applies to the four channels (not at -Os) */
 } dwblk_t;
 
-/* The four outputs, stored after every parameter is read (an int8_t store may alias them):
- * inline and unrolled where speed is asked for, one copy with a loop at -Os. */
-#if TPR_SMALL
-static __attribute__((noinline)) void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
-{
-    uint32_t v[4];
-    int8_t r[4];
-    int j;
-    memcpy(v, a, sizeof v); /* acc4_t is four uint32_t */
-    for (j = 0; j < 4; ++j) {
-        r[j] = tpr_requant(v[j], &k->q[j], k->zp, k->lo, k->hi);
-    }
-    memcpy(y, r, sizeof r);
-}
-#else
-#if defined(__GNUC__)
+/* The four outputs: tpr_requant_full inline and unrolled where speed is asked for and it
+ * applies (stored after every parameter is read: an int8_t store may alias them), else the one
+ * shared copy. */
+#if defined(__GNUC__) && !TPR_SMALL
 __attribute__((always_inline)) /* GCC would call it: 3 % of ds-cnn */
 #endif
 static inline void requant4(const dwblk_t *k, const acc4_t *a, int8_t *y)
 {
-    const int32_t zp = k->zp, lo = k->lo, hi = k->hi;
-    int8_t y0, y1, y2, y3;
+    uint32_t v[4];
+#if !TPR_SMALL
     if (k->full) {
-        y0 = tpr_requant_full(a->c0, &k->q[0], zp);
-        y1 = tpr_requant_full(a->c1, &k->q[1], zp);
-        y2 = tpr_requant_full(a->c2, &k->q[2], zp);
-        y3 = tpr_requant_full(a->c3, &k->q[3], zp);
-    } else {
-        y0 = tpr_requant(a->c0, &k->q[0], zp, lo, hi);
-        y1 = tpr_requant(a->c1, &k->q[1], zp, lo, hi);
-        y2 = tpr_requant(a->c2, &k->q[2], zp, lo, hi);
-        y3 = tpr_requant(a->c3, &k->q[3], zp, lo, hi);
+        const int32_t zp = k->zp;
+        const int8_t y0 = tpr_requant_full(a->c0, &k->q[0], zp);
+        const int8_t y1 = tpr_requant_full(a->c1, &k->q[1], zp);
+        const int8_t y2 = tpr_requant_full(a->c2, &k->q[2], zp);
+        const int8_t y3 = tpr_requant_full(a->c3, &k->q[3], zp);
+        y[0] = y0;
+        y[1] = y1;
+        y[2] = y2;
+        y[3] = y3;
+        return;
     }
-    y[0] = y0;
-    y[1] = y1;
-    y[2] = y2;
-    y[3] = y3;
-}
 #endif
+    memcpy(v, a, sizeof v); /* acc4_t is four uint32_t */
+    tpr_requant_n(v, k->q, 4, k->zp, k->lo, k->hi, y);
+}
 
 /* n_rows x n_cols outputs whose windows hold every tap of the kernel rows, from input x and
  * output y: the offset is in k->base. Its own function, so that the loop's few values stay in

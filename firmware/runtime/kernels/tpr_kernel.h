@@ -112,6 +112,12 @@ static inline int8_t tpr_requant(uint32_t acc, const tpr_mq_t *q, int32_t zp, in
     return (int8_t)v;
 }
 
+/* y[j] = tpr_requant(acc[j], &q[j], zp, lo, hi) for j < n: one out-of-line copy (conv_common.c)
+ * for every activation range, the only form at -Os; speed-optimized kernels inline
+ * tpr_requant_full for the usual range and call this for the rest. */
+void tpr_requant_n(const uint32_t *acc, const tpr_mq_t *q, int32_t n, int32_t zp, int32_t lo,
+                   int32_t hi, int8_t *y);
+
 /* tpr_requant for a block of channels known to have shifts of -2 and below (q->rsh != 0) and the
  * whole int8 range as activation range: no activation, and ReLU or ReLU6 whose output zero point
  * is -128, i.e. nearly every layer. The constant bounds become one SSAT on v7-M and later. */
