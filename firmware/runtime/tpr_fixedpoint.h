@@ -38,6 +38,9 @@ int32_t tpr_mbqm(int32_t x, int32_t m, int shift);
  * v == 0, where subtracting 1 before the division by 2^r (r >= 1) changes nothing. The addend's
  * high word is then x >> 31 plus 2^(r-2), its low word 2^30 with x's sign bit: about 7
  * instructions on Cortex-M3 and later (SMLAL), instead of a call. */
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* seven instructions: -Os would call it */
+#endif
 static inline int32_t tpr_mbqm_r(int32_t x, int32_t m, int32_t rnd, int rsh)
 { /* the straight path, shift <= -2: rnd = 2^(-shift-2), rsh = -shift-1 */
     const uint32_t lo = ((uint32_t)x & 0x80000000u) | 0x40000000u;

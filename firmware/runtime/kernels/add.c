@@ -1,6 +1,7 @@
 /* ADD, int8 with broadcasting: TFLite Micro's reference_integer_ops::AddFunc. Both inputs are
  * rescaled to twice the larger input scale with 20 bits of headroom, summed, then rescaled to the
  * output (add_common.cc). */
+#define TPR_HOT_FILE /* TPR_FAST_KERNELS applies: tpr_config.h */
 #include "tpr_kernel.h"
 
 #if TPR_OP_ADD

@@ -33,19 +33,19 @@ uint32_t tpr_sum8(const int8_t *p, int32_t n, int32_t rows, int32_t stride)
 {
     uint32_t s = 0;
     int32_t r, k;
-    for (r = 0; r < rows; ++r) {
+    for (r = 0; r < rows; ++r, p += stride) {
         k = 0;
 #if TPR_MVE
         if (n >= 16) { /* sixteen at a time (VADDVA), the tail predicated */
             int32_t v = 0;
             for (; k < n; k += 16) {
-                v = vaddvaq_s8(v, vldrbq_z_s8(p + r * stride + k, vctp8q((uint32_t)(n - k))));
+                v = vaddvaq_s8(v, vldrbq_z_s8(p + k, vctp8q((uint32_t)(n - k))));
             }
             s += (uint32_t)v;
         }
 #endif
         for (; k < n; ++k) {
-            s += (uint32_t)(int32_t)p[r * stride + k];
+            s += (uint32_t)(int32_t)p[k];
         }
     }
     return s;

@@ -393,6 +393,9 @@ static __attribute__((noinline, unused)) void tpr_dot14_mve(const int8_t *x, con
 
 /* acc.a0 += xa.wa, a1 += xa.wb, b0 += xb.wa, b1 += xb.wb over n bytes, without the input
  * offset. */
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* -Os would call it, once per kernel row */
+#endif
 static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8_t *wa,
                                   const int8_t *wb, int32_t n, tpr_acc_t acc)
 {
