@@ -54,6 +54,17 @@
 #define TPR_COLD
 #endif
 
+/* A function of a speed-optimized file whose work is per layer or per row of outputs, not per
+ * output: compiled for size like TPR_COLD, but without GCC's cold semantics (a static function
+ * that only cold functions call is cold too), so the loops it calls keep the command line's
+ * level. GCC only; see TPR_COLD_FOR_SIZE. */
+#if TPR_COLD_FOR_SIZE && defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__) && \
+    !defined(__OPTIMIZE_SIZE__)
+#define TPR_SIZE_OPT __attribute__((optimize("Os")))
+#else
+#define TPR_SIZE_OPT
+#endif
+
 /* Highest tensor rank the runtime handles (TFLite Micro's RuntimeShape keeps 6 inline). */
 #ifndef TPR_MAX_DIMS
 #define TPR_MAX_DIMS 6

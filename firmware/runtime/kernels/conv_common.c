@@ -122,7 +122,7 @@ typedef struct {
 
 /* Columns ox..ox_end-1 (ox_end - ox even), each seeing every tap of the rows: two at a time
  * with tpr_dot22; the input offset is in r->base. */
-static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t ox, int32_t ox_end)
+__attribute__((noinline)) static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t ox, int32_t ox_end)
 {
     const int32_t n = g->contig ? g->kw * g->fic : g->fic, taps = g->contig ? 1 : g->kw;
     const int32_t xtap = g->dw * g->ic, dx = g->dx, dwc = r->dwc, rows = r->rows;
@@ -317,7 +317,7 @@ static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t position
 }
 #endif
 
-tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_t n_out,
+TPR_SIZE_OPT tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_t n_out,
                           int32_t fic, int32_t in_div, int32_t w_oc, int32_t w_k)
 {
     const int32_t off = -p->in.zp, kh = p->kh, kw = p->kw, ic = p->ic, sw = p->sw;

@@ -254,7 +254,7 @@ static void border_column(const tpr_conv_t *p, const dwgeo_t *g, const dwblk_t *
  * offset x (sum of the weights of the rows) starts the accumulators; the border positions add
  * the offset to each tap they read. Output rows go in runs with the same kernel rows inside the
  * input (all but the top and bottom few). */
-static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
+TPR_SIZE_OPT static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
 {
     const int32_t ch = p->ic, kh = p->kh, kw = p->kw, sw = p->sw, iw = p->iw, off = -p->in.zp;
     int32_t cb, b, oy, ox, j, xl, xr;
@@ -330,7 +330,7 @@ static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t nch)
     }
 }
 
-tpr_status_t tpr_k_depthwise_conv_2d(tpr_ctx_t *c)
+TPR_SIZE_OPT tpr_status_t tpr_k_depthwise_conv_2d(tpr_ctx_t *c)
 {
     tpr_conv_t p;
     tpr_status_t st;

@@ -79,6 +79,9 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
                           int32_t fic, int32_t in_div, int32_t w_oc, int32_t w_k);
 /* Filter taps k0..k1-1 (of k) that land inside an input of size n, for a window starting at
  * input coordinate i0 with dilation dil; k1 == k0 when none does. */
+#if defined(__GNUC__)
+__attribute__((always_inline)) /* -Os would call it */
+#endif
 static inline void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0,
                                  int32_t *k1)
 {
@@ -142,6 +145,9 @@ static inline int8_t tpr_requant_full(uint32_t acc, const tpr_mq_t *q, int32_t z
 
 /* Whether tpr_requant_full may stand for tpr_requant for the n multipliers q with activation
  * range [lo, hi]: every shift -2 or below, and the whole int8 range. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline int tpr_requant_full_applies(const tpr_mq_t *q, int n, int32_t lo, int32_t hi)
 {
     int ok = lo == -128 && hi == 127, j;
