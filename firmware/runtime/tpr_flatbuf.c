@@ -55,31 +55,23 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
     return 1;
 }
 
+/* The vtable entry of field `field`: its offset in the table, 0 when absent (a zeroed table,
+ * vtlen 0, has no fields). Needs no error check: a table's vtable was checked when it was read. */
+uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
+{
+    uint32_t at = 4u + 2u * field;
+    return at + 2u <= t->vtlen ? tpr_rd16(fb->b + t->vt + at) : 0;
+}
+
 /* Offset of field `field` inside the table, 0 when absent; checks that `width` bytes fit. */
 static uint32_t field_off(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width)
 {
-    uint32_t at = 4u + 2u * field, fo;
-    if (fb->err != TPR_OK || t->tlen == 0 || at + 2u > t->vtlen) {
-        return 0;
-    }
-    fo = tpr_rd16(fb->b + t->vt + at);
-    if (fo == 0) {
-        return 0;
-    }
-    if (fo < 4 || fo + width > t->tlen) {
+    uint32_t fo = fb->err == TPR_OK ? tpr_fb_present(t, fb, field) : 0;
+    if (fo != 0 && (fo < 4 || fo + width > t->tlen)) {
         fail(fb, TPR_ERR_MALFORMED);
         return 0;
     }
     return fo;
-}
-
-int tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
-{
-    uint32_t at = 4u + 2u * field;
-    if (t->tlen == 0 || at + 2u > t->vtlen) {
-        return 0;
-    }
-    return tpr_rd16(fb->b + t->vt + at) != 0;
 }
 
 uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
@@ -97,18 +89,10 @@ uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigne
     if (width == 2) {
         return tpr_rd16(p);
     }
-    return tpr_rd32(p);
-}
-
-void tpr_fb_scalar64(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, uint32_t *lo, uint32_t *hi)
-{
-    uint32_t fo = field_off(fb, t, field, 8);
-    *lo = 0;
-    *hi = 0;
-    if (fo != 0) {
-        *lo = tpr_rd32(fb->b + t->pos + fo);
-        *hi = tpr_rd32(fb->b + t->pos + fo + 4);
+    if (width == 8 && tpr_rd32(p + 4) != 0) {
+        return 0xFFFFFFFFu; /* above 32 bits: saturated */
     }
+    return tpr_rd32(p);
 }
 
 /* Target of the reference in field `field`, or 0 (absent/error). Needs `need` bytes there. */
@@ -186,13 +170,4 @@ uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
         return 0;
     }
     return tpr_rd32(fb->b + v->pos + 4u * i);
-}
-
-uint32_t tpr_fb_vec_u8(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
-{
-    if (i >= v->len) {
-        fail(fb, TPR_ERR_INDEX);
-        return 0;
-    }
-    return fb->b[v->pos + i];
 }
