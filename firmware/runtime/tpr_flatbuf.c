@@ -171,3 +171,8 @@ uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
     }
     return tpr_rd32(fb->b + v->pos + 4u * i);
 }
+
+uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width)
+{
+    return tpr_fb_scalar(fb, t, field, width, 0);
+}

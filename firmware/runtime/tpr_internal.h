@@ -56,6 +56,7 @@ uint32_t tpr_rd16(const uint8_t *p);
 int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
 /* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
  * 0xFFFFFFFF), `dflt` when absent. */
+uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width);
 uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
                        uint32_t dflt);
 /* Nonzero (the field's offset in the table) when field `field` is present. */

@@ -59,7 +59,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
         count *= (uint32_t)d;
         t->dims[i] = d;
     }
-    t->type = (uint8_t)tpr_fb_scalar(fb, &tt, T_TYPE, 1, 0);
+    t->type = (uint8_t)tpr_fb_u(fb, &tt, T_TYPE, 1);
     esize = tpr_type_size(t->type);
     if (esize == 0) {
         TPR_BAD(TPR_ERR_TYPE, "tensor type not int8, int32 or float32");
@@ -69,24 +69,24 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     }
     t->count = count;
     t->bytes = count * esize;
-    if (tpr_fb_scalar(fb, &tt, T_IS_VARIABLE, 1, 0) != 0) {
+    if (tpr_fb_u(fb, &tt, T_IS_VARIABLE, 1) != 0) {
         TPR_BAD(TPR_ERR_GRAPH, "variable tensors are not supported");
     }
     if (tpr_fb_present(&tt, fb, T_SPARSITY)) {
         TPR_BAD(TPR_ERR_TYPE, "sparse tensors are not supported");
     }
-    if (tpr_fb_scalar(fb, &tt, T_EXTERNAL_BUFFER, 4, 0) != 0) {
+    if (tpr_fb_u(fb, &tt, T_EXTERNAL_BUFFER, 4) != 0) {
         TPR_BAD(TPR_ERR_TYPE, "external buffers are not supported");
     }
 
     /* buffer: constant data in the model, or nothing (the tensor lives in the arena) */
-    buf = tpr_fb_scalar(fb, &tt, T_BUFFER, 4, 0);
+    buf = tpr_fb_u(fb, &tt, T_BUFFER, 4);
     if (buf >= m->n_buffers) {
         TPR_BAD(TPR_ERR_INDEX, "buffer index out of range");
     }
     tpr_fb_vec_table(fb, &buffers, buf, &bt);
     tpr_fb_vector(fb, &bt, B_DATA, 1, &data);
-    off = tpr_fb_scalar(fb, &bt, B_OFFSET, 8, 0);
+    off = tpr_fb_u(fb, &bt, B_OFFSET, 8);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "buffer table");
     }
@@ -112,12 +112,12 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
 
     /* quantization */
     if (tpr_fb_table(fb, &tt, T_QUANT, &qt)) {
-        if (tpr_fb_scalar(fb, &qt, Q_DETAILS_TYPE, 1, 0) != 0) {
+        if (tpr_fb_u(fb, &qt, Q_DETAILS_TYPE, 1) != 0) {
             TPR_BAD(TPR_ERR_QUANT, "custom quantization details");
         }
         tpr_fb_vector(fb, &qt, Q_SCALE, 4, &t->scales);
         tpr_fb_vector(fb, &qt, Q_ZERO_POINT, 8, &t->zps);
-        t->qdim = (int32_t)tpr_fb_scalar(fb, &qt, Q_QDIM, 4, 0);
+        t->qdim = (int32_t)tpr_fb_u(fb, &qt, Q_QDIM, 4);
         if (fb->err != TPR_OK) {
             TPR_BAD(fb->err, "quantization table");
         }

@@ -38,13 +38,17 @@ static uint32_t align_up(uint32_t v)
 
 const char *tpr_status_str(tpr_status_t s)
 {
-#define TPR_STATUS_MSG(name, msg) msg,
-    static const char *const msgs[] = {TPR_STATUS_LIST(TPR_STATUS_MSG)};
+    /* the messages one after the other, each ended by its 0 (no table of pointers) */
+#define TPR_STATUS_MSG(name, msg) msg "\0"
+    static const char msgs[] = TPR_STATUS_LIST(TPR_STATUS_MSG) "unknown status";
 #undef TPR_STATUS_MSG
-    if ((unsigned)s >= (unsigned)TPR_STATUS_COUNT) {
-        return "unknown status";
+    const char *p = msgs;
+    unsigned i = (unsigned)s < (unsigned)TPR_STATUS_COUNT ? (unsigned)s : (unsigned)TPR_STATUS_COUNT;
+    for (; i > 0; --i) {
+        while (*p++ != 0) {
+        }
     }
-    return msgs[s];
+    return p;
 }
 
 const char *tpr_detail(const tpr_model_t *m)
@@ -76,8 +80,8 @@ static void opcode(tpr_model_t *m, tpr_fb_t *fb, uint32_t index, int32_t *code, 
     if (!tpr_fb_vec_table(fb, &v, index, &t)) {
         return;
     }
-    dep = (int8_t)tpr_fb_scalar(fb, &t, OC_DEPRECATED_CODE, 1, 0);
-    c = (int32_t)tpr_fb_scalar(fb, &t, OC_CODE, 4, 0);
+    dep = (int8_t)tpr_fb_u(fb, &t, OC_DEPRECATED_CODE, 1);
+    c = (int32_t)tpr_fb_u(fb, &t, OC_CODE, 4);
     *code = c > dep ? c : dep; /* TFLite's GetBuiltinCode */
     *version = (int32_t)tpr_fb_scalar(fb, &t, OC_VERSION, 4, 1);
 }
@@ -93,7 +97,7 @@ int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op)
     if (op >= m->n_ops || !tpr_fb_vec_table(&fb, &ops, op, &t)) {
         return -1;
     }
-    oc = tpr_fb_scalar(&fb, &t, OP_OPCODE_INDEX, 4, 0);
+    oc = tpr_fb_u(&fb, &t, OP_OPCODE_INDEX, 4);
     if (fb.err != TPR_OK || oc >= m->n_opcodes) {
         return -1;
     }
@@ -110,26 +114,29 @@ static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t 
     tpr_tab_t t;
     uint32_t oc, opts_type;
     tpr_status_t st;
+#if TPR_ERROR_DETAIL
+    const char *why;
+#endif
 
     memset(c, 0, sizeof *c);
     c->m = m;
     c->fb = fb;
     c->op = k;
     tpr_fb_vec_table(fb, &ops, k, &t);
-    oc = tpr_fb_scalar(fb, &t, OP_OPCODE_INDEX, 4, 0);
+    oc = tpr_fb_u(fb, &t, OP_OPCODE_INDEX, 4);
     tpr_fb_vector(fb, &t, OP_INPUTS, 4, &c->in);
     tpr_fb_vector(fb, &t, OP_OUTPUTS, 4, &c->out);
-    opts_type = tpr_fb_scalar(fb, &t, OP_OPTIONS_TYPE, 1, 0);
+    opts_type = tpr_fb_u(fb, &t, OP_OPTIONS_TYPE, 1);
     c->has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c->opts);
     if (fb->err != TPR_OK) {
-        return TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator table"));
+        TPR_BAD(fb->err, "operator table");
     }
     if (oc >= m->n_opcodes) {
-        return TPR_ERR(m, TPR_ERR_INDEX, (int32_t)k, -1, ("opcode_index out of range"));
+        TPR_BAD(TPR_ERR_INDEX, "opcode_index out of range");
     }
     opcode(m, fb, oc, &c->code, &c->version);
     if (fb->err != TPR_OK) {
-        return TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator code table"));
+        TPR_BAD(fb->err, "operator code table");
     }
     *kern = tpr_find_kernel(c->code, c->version, &st);
     if (*kern == 0) {
@@ -137,28 +144,31 @@ static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t 
             m->err_code = c->code;
             m->err_version = c->version;
         }
-        return TPR_ERR(m, st, (int32_t)k, -1, 0);
+        TPR_BAD(st, 0);
     }
-    if (tpr_fb_scalar(fb, &t, OP_OPTIONS2_TYPE, 1, 0) != 0 ||
+    if (tpr_fb_u(fb, &t, OP_OPTIONS2_TYPE, 1) != 0 ||
         (opts_type != 0 && opts_type != (*kern)->opts_type)) {
-        return TPR_ERR(m, TPR_ERR_OPTIONS, (int32_t)k, -1, ("unexpected options type"));
+        TPR_BAD(TPR_ERR_OPTIONS, "unexpected options type");
     }
     if (opts_type == 0) {
         c->has_opts = 0;
     }
     if (c->out.len == 0) {
-        return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, -1, ("operator without outputs"));
+        TPR_BAD(TPR_ERR_GRAPH, "operator without outputs");
     }
     return TPR_OK;
+bad:
+    return TPR_ERR(m, st, (int32_t)k, -1, why);
 }
 
-/* A graph input/output tensor: in the arena, int8 or float32. */
-static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i,
+/* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
+ * arena, int8 or float32. */
+static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
                               tpr_tensor_t *t, int with_data)
 {
-    int32_t idx = (int32_t)tpr_fb_vec_u32(fb, v, i);
+    int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
     tpr_status_t st;
-    if (fb->err != TPR_OK) {
+    if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
         return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
     }
     st = tpr_tensor(m, fb, idx, t, with_data, -1);
@@ -179,7 +189,6 @@ static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, const tpr_vec_t *v, 
 static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t *first,
                          uint16_t *last, uint16_t *next, int grow, uint32_t *peak, int *grew)
 {
-    tpr_vec_t in = {m->inputs, m->n_inputs}, out = {m->outputs, m->n_outputs};
     uint32_t i, k, n = m->n_tensors, cand, r;
     tpr_tensor_t ts[3], *t; /* inputs 0 and 1 (for in-place operators), then any other tensor */
     tpr_ctx_t c;
@@ -195,7 +204,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
     }
     t = &ts[2];
     for (i = 0; i < m->n_inputs; ++i) {
-        if ((st = io_tensor(m, fb, &in, i, t, 0)) != TPR_OK) {
+        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
             return st;
         }
         first[t->index] = 0;
@@ -244,12 +253,10 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
          * an input of as many elements, each at least as wide, qualifies; PAD (INPLACE_PAD)
          * moves its input from the end. */
         if ((kern->flags & (TPR_KFLAG_INPLACE | TPR_KFLAG_INPLACE_PAD)) != 0 && c.out.len == 1) {
-            cand = TPR_LOC_NONE;
-            for (i = 0; i < 2; ++i) {
-                if (!ts[i].is_const && ((kern->flags & TPR_KFLAG_INPLACE_PAD) != 0 ||
-                                        (ts[i].count == t->count && ts[i].bytes >= t->bytes))) {
-                    cand &= ~(0xFFFFu << (16 * i)) | ((uint32_t)ts[i].index << (16 * i));
-                }
+            for (cand = 0, i = 2; i-- > 0;) {
+                int ok = !ts[i].is_const && ((kern->flags & TPR_KFLAG_INPLACE_PAD) != 0 ||
+                                             (ts[i].count == t->count && ts[i].bytes >= t->bytes));
+                cand = cand << 16 | (ok ? (uint32_t)ts[i].index : 0xFFFFu);
             }
             m->loc[t->index] = cand;
         }
@@ -277,7 +284,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         m->mult_count = mult_next(m->mult_count, c.mult_n);
     }
     for (i = 0; i < m->n_outputs; ++i) {
-        if ((st = io_tensor(m, fb, &out, i, t, 0)) != TPR_OK) {
+        if ((st = io_tensor(m, fb, m->outputs, i, t, 0)) != TPR_OK) {
             return st;
         }
         if (first[t->index] == TPR_LIFE_UNUSED) {
@@ -383,7 +390,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     if (!tpr_fb_table_at(&fb, tpr_rd32(m->data) < m->size ? tpr_rd32(m->data) : m->size, &tab)) {
         TPR_BAD(fb.err, "root table");
     }
-    if (tpr_fb_scalar(&fb, &tab, M_VERSION, 4, 0) != 3) {
+    if (tpr_fb_u(&fb, &tab, M_VERSION, 4) != 3) {
         TPR_BAD(fb.err != TPR_OK ? fb.err : TPR_ERR_SCHEMA_VERSION, 0);
     }
     for (i = 0; i < 8; ++i) {
@@ -446,7 +453,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     m->activation_bytes = peak;
     m->arena_required = loc_bytes + (peak > work ? peak : work);
     /* the groups stored (each above the scratch) and clear of the activations are read */
-    groups = m->mult_count / 4u + (m->mult_count % 4u != 0);
+    groups = (m->mult_count + 3u) / 4u; /* mult_count <= 2^30 */
     m->arena_fast = groups > (0x7FFFFFF0u - m->arena_required) / TPR_MULT_GROUP_BYTES
                         ? 0xFFFFFFFFu
                         : m->arena_required + TPR_MULT_GROUP_BYTES * groups;
@@ -551,22 +558,21 @@ uint32_t tpr_output_count(const tpr_model_t *m)
     return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_outputs : 0;
 }
 
-static tpr_status_t get_io(tpr_model_t *m, uint32_t pos, uint32_t n, uint32_t index, tpr_io_t *io)
+/* Graph input (is_out 0) or output (1) `index`. */
+static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_out)
 {
     tpr_fb_t fb;
-    tpr_vec_t v;
     tpr_tensor_t t;
     tpr_status_t st;
     uint32_t i;
-    if (m == 0 || io == 0 || m->ready != TPR_READY_MAGIC || index >= n) {
+    if (m == 0 || io == 0 || m->ready != TPR_READY_MAGIC ||
+        index >= (is_out ? m->n_outputs : m->n_inputs)) {
         return TPR_ERR_ARG;
     }
     fb.b = m->data;
     fb.n = m->size;
     fb.err = TPR_OK;
-    v.pos = pos;
-    v.len = n;
-    if ((st = io_tensor(m, &fb, &v, index, &t, 1)) != TPR_OK) {
+    if ((st = io_tensor(m, &fb, is_out ? m->outputs : m->inputs, index, &t, 1)) != TPR_OK) {
         return st;
     }
     memset(io, 0, sizeof *io);
@@ -584,10 +590,10 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t pos, uint32_t n, uint32_t in
 
 tpr_status_t tpr_input(tpr_model_t *m, uint32_t index, tpr_io_t *io)
 {
-    return m == 0 ? TPR_ERR_ARG : get_io(m, m->inputs, m->n_inputs, index, io);
+    return get_io(m, index, io, 0);
 }
 
 tpr_status_t tpr_output(tpr_model_t *m, uint32_t index, tpr_io_t *io)
 {
-    return m == 0 ? TPR_ERR_ARG : get_io(m, m->outputs, m->n_outputs, index, io);
+    return get_io(m, index, io, 1);
 }
