@@ -88,7 +88,6 @@ typedef struct {
  * the tensor's bytes (model for constants, arena otherwise). `op` (or -1) is for error reports. */
 tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_t *t,
                         int with_data, int32_t op);
-uint32_t tpr_type_size(uint8_t type); /* 0 for unsupported types */
 /* Builtin code of operator `op`, or -1 if it cannot be read (detail messages only). */
 int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op);
 

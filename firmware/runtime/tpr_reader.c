@@ -9,7 +9,8 @@ enum { T_SHAPE = 0, T_TYPE = 1, T_BUFFER = 2, T_NAME = 3, T_QUANT = 4, T_IS_VARI
 enum { Q_SCALE = 2, Q_ZERO_POINT = 3, Q_DETAILS_TYPE = 4, Q_QDIM = 6 };
 enum { B_DATA = 0, B_OFFSET = 1 };
 
-uint32_t tpr_type_size(uint8_t type)
+/* Element bytes, 0 for unsupported types. */
+static uint32_t type_size(uint8_t type)
 {
     switch (type) {
     case TPR_TYPE_INT8:
@@ -49,7 +50,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     }
     t->ndims = (uint8_t)shape.len;
     for (i = 0; i < shape.len; ++i) {
-        int32_t d = (int32_t)tpr_fb_vec_u32(fb, &shape, i);
+        int32_t d = (int32_t)tpr_rd32(fb->b + shape.pos + 4u * i); /* inside the checked vector */
         if (d < 1) {
             TPR_BAD(TPR_ERR_SHAPE, "dimension below 1");
         }
@@ -60,7 +61,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
         t->dims[i] = d;
     }
     t->type = (uint8_t)tpr_fb_u(fb, &tt, T_TYPE, 1);
-    esize = tpr_type_size(t->type);
+    esize = type_size(t->type);
     if (esize == 0) {
         TPR_BAD(TPR_ERR_TYPE, "tensor type not int8, int32 or float32");
     }
@@ -150,45 +151,43 @@ bad:
 
 /* ---- operator context ------------------------------------------------------------------------- */
 
-static tpr_status_t io(tpr_ctx_t *c, const tpr_vec_t *v, uint32_t i, tpr_tensor_t *t,
-                       int optional, int *present)
+/* Input (kind 0), output (1) or optional input (2) `i` of the operator; an absent optional
+ * input gives TPR_STATUS_COUNT. */
+static tpr_status_t io(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, unsigned kind)
 {
+    const tpr_vec_t *v = kind == 1 ? &c->out : &c->in;
     int32_t idx;
-    *present = 0;
     if (i >= v->len) {
-        if (optional) {
-            return TPR_OK;
+        if (kind == 2) {
+            return TPR_STATUS_COUNT;
         }
         return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "operator has too few inputs or outputs");
     }
-    idx = (int32_t)tpr_fb_vec_u32(c->fb, v, i);
-    if (idx == -1 && optional) {
-        return TPR_OK;
+    idx = (int32_t)tpr_rd32(c->fb->b + v->pos + 4u * i); /* in the vector load_op checked */
+    if (idx == -1 && kind == 2) {
+        return TPR_STATUS_COUNT;
     }
     if (idx < 0) {
         return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "required tensor is absent");
     }
-    *present = 1;
     return tpr_tensor(c->m, c->fb, idx, t, c->eval, (int32_t)c->op);
 }
 
 tpr_status_t tpr_in(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t)
 {
-    int present;
-    return io(c, &c->in, i, t, 0, &present);
+    return io(c, i, t, 0);
 }
 
 tpr_status_t tpr_out(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t)
 {
-    int present;
-    return io(c, &c->out, i, t, 0, &present);
+    return io(c, i, t, 1);
 }
 
 int tpr_in_opt(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, tpr_status_t *st)
 {
-    int present;
-    *st = io(c, &c->in, i, t, 1, &present);
-    return present && *st == TPR_OK;
+    tpr_status_t s = io(c, i, t, 2);
+    *st = s == TPR_STATUS_COUNT ? TPR_OK : s;
+    return s == TPR_OK;
 }
 
 uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt)
@@ -216,8 +215,7 @@ tpr_status_t tpr_check_int8(tpr_ctx_t *c, const tpr_tensor_t *t, int need_quant)
 tpr_status_t tpr_int8(tpr_ctx_t *c, int is_out, uint32_t i, tpr_tensor_t *t, unsigned lo,
                       unsigned hi)
 {
-    int present;
-    tpr_status_t st = io(c, is_out ? &c->out : &c->in, i, t, 0, &present);
+    tpr_status_t st = io(c, i, t, (unsigned)is_out);
     if (st == TPR_OK) {
         st = tpr_check_int8(c, t, 1);
     }

@@ -216,7 +216,8 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         }
         ts[0].is_const = ts[1].is_const = 1; /* absent */
         for (i = 0; i < c.in.len; ++i) {
-            int32_t idx = (int32_t)tpr_fb_vec_u32(fb, &c.in, i);
+            /* load_op checked the vectors: their elements are read in place */
+            int32_t idx = (int32_t)tpr_rd32(fb->b + c.in.pos + 4u * i);
             if (idx == -1) {
                 continue;
             }
@@ -235,7 +236,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         }
         t = &ts[2];
         for (i = 0; i < c.out.len; ++i) {
-            int32_t idx = (int32_t)tpr_fb_vec_u32(fb, &c.out, i);
+            int32_t idx = (int32_t)tpr_rd32(fb->b + c.out.pos + 4u * i);
             if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
                 return st;
             }
@@ -265,7 +266,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
          * root's index. (A variable input was checked above to be written before.) */
         if ((kern->flags & TPR_KFLAG_ALIAS) != 0 && !ts[0].is_const) {
             uint32_t root = root_of(first, size, (uint32_t)ts[0].index);
-            uint32_t b = tpr_fb_vec_u32(fb, &c.out, 0);
+            uint32_t b = tpr_rd32(fb->b + c.out.pos);
             if (size[root] == size[b]) {
                 first[b] = ALIAS_MARK;
                 size[b] = root;
