@@ -34,8 +34,9 @@ static int before(uint32_t i, uint32_t b, const uint16_t *first, const uint16_t 
 static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *last,
                           const uint32_t *size, uint32_t *off, uint16_t *next, int mode)
 {
-    const int best_fit = mode & 1;
-    uint32_t i, head = END, peak = 0;
+    const uint32_t fit_mask = (mode & 1) ? 0xFFFFFFFFu : 0u; /* best fit: keep the waste */
+    uint32_t i, peak = 0;
+    uint16_t head = END, *link;
     for (i = 0; i < n; ++i) {
         off[i] = UNPLACED;
     }
@@ -62,8 +63,8 @@ static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *las
             }
             if (off[o] >= cur + size[b]) {
                 uint32_t waste = off[o] - (cur + size[b]);
-                if (best_fit ? waste < best_waste : chosen == UNPLACED) {
-                    best_waste = waste;
+                if (waste < best_waste) { /* first fit: best_waste 0 after the first gap */
+                    best_waste = waste & fit_mask;
                     chosen = cur;
                 }
             }
@@ -81,16 +82,11 @@ static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *las
         if (chosen + size[b] > peak) {
             peak = chosen + size[b];
         }
-        /* link b into the offset-ordered list */
-        if (head == END || off[head] > off[b]) {
-            next[b] = (uint16_t)head;
-            head = b;
-        } else {
-            for (o = head; next[o] != END && off[next[o]] <= off[b]; o = next[o]) {
-            }
-            next[b] = next[o];
-            next[o] = (uint16_t)b;
+        /* link b into the offset-ordered list, after the buffers at or below its offset */
+        for (link = &head; *link != END && off[*link] <= off[b]; link = &next[*link]) {
         }
+        next[b] = *link;
+        *link = (uint16_t)b;
     }
     return peak;
 }
