@@ -53,6 +53,8 @@ static inline uint32_t tpr_rd16(const uint8_t *p)
 uint32_t tpr_rd32(const uint8_t *p);
 uint32_t tpr_rd16(const uint8_t *p);
 #endif
+/* The table at `pos` (TPR_FB_ABSENT: none, no error); 0 and a zeroed *t when it cannot be read. */
+#define TPR_FB_ABSENT 0xFFFFFFFFu
 int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
 /* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
  * 0xFFFFFFFF), `dflt` when absent. */

@@ -138,7 +138,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
                 t->zp = (int32_t)zlo;
             }
             if (t->scales.len > 1 &&
-                (t->qdim < 0 || t->qdim >= (int32_t)t->ndims ||
+                ((uint32_t)t->qdim >= t->ndims ||
                  (uint32_t)t->dims[t->qdim] != t->scales.len)) {
                 TPR_BAD(TPR_ERR_QUANT, "per-channel scales do not match quantized_dimension");
             }
