@@ -29,7 +29,7 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
 {
     uint32_t vt, vtlen, tlen;
     memset(t, 0, sizeof *t);
-    if (fb->err != TPR_OK) {
+    if (fb->err != TPR_OK || pos == TPR_FB_ABSENT) {
         return 0;
     }
     if (fb->n < 4 || pos > fb->n - 4) {
@@ -55,31 +55,23 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
     return 1;
 }
 
+/* The vtable entry of field `field`: its offset in the table, 0 when absent (a zeroed table,
+ * vtlen 0, has no fields). Needs no error check: a table's vtable was checked when it was read. */
+uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
+{
+    uint32_t at = 4u + 2u * field;
+    return at + 2u <= t->vtlen ? tpr_rd16(fb->b + t->vt + at) : 0;
+}
+
 /* Offset of field `field` inside the table, 0 when absent; checks that `width` bytes fit. */
 static uint32_t field_off(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width)
 {
-    uint32_t at = 4u + 2u * field, fo;
-    if (fb->err != TPR_OK || t->tlen == 0 || at + 2u > t->vtlen) {
-        return 0;
-    }
-    fo = tpr_rd16(fb->b + t->vt + at);
-    if (fo == 0) {
-        return 0;
-    }
-    if (fo < 4 || fo + width > t->tlen) {
+    uint32_t fo = fb->err == TPR_OK ? tpr_fb_present(t, fb, field) : 0;
+    if (fo != 0 && (fo < 4 || fo + width > t->tlen)) {
         fail(fb, TPR_ERR_MALFORMED);
         return 0;
     }
     return fo;
-}
-
-int tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
-{
-    uint32_t at = 4u + 2u * field;
-    if (t->tlen == 0 || at + 2u > t->vtlen) {
-        return 0;
-    }
-    return tpr_rd16(fb->b + t->vt + at) != 0;
 }
 
 uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
@@ -97,86 +89,64 @@ uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigne
     if (width == 2) {
         return tpr_rd16(p);
     }
+    if (width == 8 && tpr_rd32(p + 4) != 0) {
+        return 0xFFFFFFFFu; /* above 32 bits: saturated */
+    }
     return tpr_rd32(p);
 }
 
-void tpr_fb_scalar64(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, uint32_t *lo, uint32_t *hi)
-{
-    uint32_t fo = field_off(fb, t, field, 8);
-    *lo = 0;
-    *hi = 0;
-    if (fo != 0) {
-        *lo = tpr_rd32(fb->b + t->pos + fo);
-        *hi = tpr_rd32(fb->b + t->pos + fo + 4);
-    }
-}
-
-/* Target of the reference in field `field`, or 0 (absent/error). Needs `need` bytes there. */
-static uint32_t ref(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, uint32_t need)
+/* Target of the reference in field `field`, or TPR_FB_ABSENT (absent/error). Needs 4 bytes there
+ * (a table's soffset, a vector's length). */
+static uint32_t ref(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field)
 {
     uint32_t fo = field_off(fb, t, field, 4), at, off;
     if (fo == 0) {
-        return 0;
+        return TPR_FB_ABSENT;
     }
     at = t->pos + fo;
     off = tpr_rd32(fb->b + at);
-    if (off == 0 || off > fb->n - at || need > fb->n - (at + off)) {
+    if (off == 0 || off > fb->n - at || 4u > fb->n - (at + off)) {
         fail(fb, TPR_ERR_TRUNCATED);
-        return 0;
+        return TPR_FB_ABSENT;
     }
     return at + off;
 }
 
 int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *out)
 {
-    uint32_t target = ref(fb, t, field, 4);
-    memset(out, 0, sizeof *out);
-    if (target == 0) {
-        return 0;
-    }
-    return tpr_fb_table_at(fb, target, out);
-}
-
-static void vector_at(tpr_fb_t *fb, uint32_t target, unsigned elem, tpr_vec_t *v)
-{
-    uint32_t len = tpr_rd32(fb->b + target);
-    uint32_t room = fb->n - target - 4u;
-    if (len > room / elem) {
-        fail(fb, TPR_ERR_TRUNCATED);
-        return;
-    }
-    v->pos = target + 4u;
-    v->len = len;
+    return tpr_fb_table_at(fb, ref(fb, t, field), out);
 }
 
 void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v)
 {
-    uint32_t target = ref(fb, t, field, 4);
+    uint32_t target = ref(fb, t, field), len;
     v->pos = 0;
     v->len = 0;
-    if (target != 0) {
-        vector_at(fb, target, elem, v);
+    if (target != TPR_FB_ABSENT) {
+        len = tpr_rd32(fb->b + target);
+        if (len > (fb->n - target - 4u) / elem) {
+            fail(fb, TPR_ERR_TRUNCATED);
+            return;
+        }
+        v->pos = target + 4u;
+        v->len = len;
     }
 }
 
 int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out)
 {
-    uint32_t at, off;
-    memset(out, 0, sizeof *out);
-    if (fb->err != TPR_OK) {
-        return 0;
-    }
+    uint32_t at = v->pos + 4u * i, off, pos = TPR_FB_ABSENT;
     if (i >= v->len) {
         fail(fb, TPR_ERR_INDEX);
-        return 0;
+    } else {
+        off = tpr_rd32(fb->b + at);
+        if (off == 0 || off > fb->n - at) {
+            fail(fb, TPR_ERR_TRUNCATED);
+        } else {
+            pos = at + off;
+        }
     }
-    at = v->pos + 4u * i;
-    off = tpr_rd32(fb->b + at);
-    if (off == 0 || off > fb->n - at) {
-        fail(fb, TPR_ERR_TRUNCATED);
-        return 0;
-    }
-    return tpr_fb_table_at(fb, at + off, out);
+    return tpr_fb_table_at(fb, pos, out); /* fails at once after an error */
 }
 
 uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
@@ -188,11 +158,7 @@ uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
     return tpr_rd32(fb->b + v->pos + 4u * i);
 }
 
-uint32_t tpr_fb_vec_u8(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
+uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width)
 {
-    if (i >= v->len) {
-        fail(fb, TPR_ERR_INDEX);
-        return 0;
-    }
-    return fb->b[v->pos + i];
+    return tpr_fb_scalar(fb, t, field, width, 0);
 }

@@ -53,17 +53,20 @@ static inline uint32_t tpr_rd16(const uint8_t *p)
 uint32_t tpr_rd32(const uint8_t *p);
 uint32_t tpr_rd16(const uint8_t *p);
 #endif
+/* The table at `pos` (TPR_FB_ABSENT: none, no error); 0 and a zeroed *t when it cannot be read. */
+#define TPR_FB_ABSENT 0xFFFFFFFFu
 int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
+/* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
+ * 0xFFFFFFFF), `dflt` when absent. */
+uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width);
 uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
                        uint32_t dflt);
-void tpr_fb_scalar64(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, uint32_t *lo,
-                     uint32_t *hi);
-int tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field);
+/* Nonzero (the field's offset in the table) when field `field` is present. */
+uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field);
 int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *out);
 void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v);
 int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out);
 uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
-uint32_t tpr_fb_vec_u8(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
 
 /* ---- tensors (tpr_reader.c) ----------------------------------------------------------------- */
 typedef struct {
@@ -87,7 +90,6 @@ typedef struct {
  * the tensor's bytes (model for constants, arena otherwise). `op` (or -1) is for error reports. */
 tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_t *t,
                         int with_data, int32_t op);
-uint32_t tpr_type_size(uint8_t type); /* 0 for unsupported types */
 /* Builtin code of operator `op`, or -1 if it cannot be read (detail messages only). */
 int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op);
 
@@ -132,6 +134,24 @@ tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tenso
 tpr_status_t tpr_fail_op(struct tpr_ctx *c, tpr_status_t st, int32_t tensor);
 #define TPR_ERR(m, st, op, tensor, why) tpr_fail((m), (st), (op), (tensor))
 #define TPR_FAIL(c, st, tensor, why) tpr_fail_op((c), (st), (tensor))
+#endif
+
+/* A function with many errors can report them all with one call: it declares `tpr_status_t st`
+ * and, with TPR_ERROR_DETAIL, `const char *why`, and ends in a label `bad` that passes both to
+ * TPR_ERR; TPR_BAD(s, w) sets them and jumps there. */
+#if TPR_ERROR_DETAIL
+#define TPR_BAD(s, w) \
+    do {              \
+        st = (s);     \
+        why = (w);    \
+        goto bad;     \
+    } while (0)
+#else
+#define TPR_BAD(s, w) \
+    do {              \
+        st = (s);     \
+        goto bad;     \
+    } while (0)
 #endif
 
 /* Input (is_out 0) or output (is_out 1) `i` as a quantized int8 tensor of rank lo..hi. */

@@ -73,7 +73,14 @@ static const tpr_kernel_t kernels[] = {
 #if TPR_OP_HARD_SWISH
     {117, 1, O_HARD_SWISH, TPR_KFLAG_INPLACE, tpr_k_hard_swish},
 #endif
-    {0, 0, 0, 0, 0} /* end; keeps the array non-empty when no op is selected */
+#define TPR_BUILT_OR(name, c, v) || TPR_OP_##name
+#if 0 TPR_OP_LIST(TPR_BUILT_OR)
+#define TPR_NO_OPS 0
+#else
+#define TPR_NO_OPS 1
+    {0, 0, 0, 0, 0} /* keeps the array non-empty when no op is selected (never searched) */
+#endif
+#undef TPR_BUILT_OR
 };
 
 /* Builtin codes of every operator the runtime implements (built or not). */
@@ -89,10 +96,15 @@ static int implemented(int32_t code)
 #undef TPR_IMPL_CASE
 }
 
+/* Whether every implemented operator is built (then one missing from the table is unknown). */
+#define TPR_BUILT_AND(name, c, v) &&TPR_OP_##name
+enum { ALL_BUILT = 1 TPR_OP_LIST(TPR_BUILT_AND) };
+#undef TPR_BUILT_AND
+
 const tpr_kernel_t *tpr_find_kernel(int32_t code, int32_t version, tpr_status_t *st)
 {
     const tpr_kernel_t *k;
-    for (k = kernels; k->fn != 0; ++k) {
+    for (k = kernels; k < kernels + sizeof kernels / sizeof kernels[0] - TPR_NO_OPS; ++k) {
         if (k->code == code) {
             if (version < 1 || version > k->max_version) {
                 *st = TPR_ERR_OP_VERSION;
@@ -102,7 +114,7 @@ const tpr_kernel_t *tpr_find_kernel(int32_t code, int32_t version, tpr_status_t 
             return k;
         }
     }
-    *st = implemented(code) ? TPR_ERR_OP_NOT_BUILT : TPR_ERR_UNSUPPORTED_OP;
+    *st = !ALL_BUILT && implemented(code) ? TPR_ERR_OP_NOT_BUILT : TPR_ERR_UNSUPPORTED_OP;
     return 0;
 }
 

@@ -34,15 +34,16 @@ static int before(uint32_t i, uint32_t b, const uint16_t *first, const uint16_t 
 static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *last,
                           const uint32_t *size, uint32_t *off, uint16_t *next, int mode)
 {
-    const int best_fit = mode & 1;
-    uint32_t i, head = END;
-    uint64_t peak = 0;
+    const uint32_t fit_mask = (mode & 1) ? 0xFFFFFFFFu : 0u; /* best fit: keep the waste */
+    uint32_t i, peak = 0;
+    uint16_t head = END, *link;
     for (i = 0; i < n; ++i) {
         off[i] = UNPLACED;
     }
     for (;;) {
-        uint32_t b = UNPLACED, o;
-        uint64_t cur = 0, best_waste = ~(uint64_t)0, chosen = ~(uint64_t)0;
+        /* 32 bits suffice: every placed buffer ends at or below 2^31 - 1 (checked below), so
+         * cur <= 2^31 - 1 and, with size[b] < 2^31, cur + size[b] cannot wrap */
+        uint32_t b = UNPLACED, o, cur = 0, best_waste = UNPLACED, chosen = UNPLACED;
         for (i = 0; i < n; ++i) {
             if (first[i] < TPR_LIFE_ALIAS && off[i] == UNPLACED &&
                 (b == UNPLACED || before(i, b, first, last, size, mode))) {
@@ -52,57 +53,57 @@ static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *las
         if (b == UNPLACED) {
             break;
         }
+        if (size[b] > 0x7FFFFFFFu) {
+            return UNPLACED; /* cannot be addressed: the caller reports a limit error */
+        }
         /* walk placed buffers by offset; `cur` is the end of the live ones seen so far */
         for (o = head; o != END; o = next[o]) {
             if (first[o] > last[b] || first[b] > last[o]) {
                 continue; /* never alive at the same time */
             }
             if (off[o] >= cur + size[b]) {
-                uint64_t waste = off[o] - (cur + size[b]);
-                if (best_fit ? waste < best_waste : chosen == ~(uint64_t)0) {
-                    best_waste = waste;
+                uint32_t waste = off[o] - (cur + size[b]);
+                if (waste < best_waste) { /* first fit: best_waste 0 after the first gap */
+                    best_waste = waste & fit_mask;
                     chosen = cur;
                 }
             }
-            if ((uint64_t)off[o] + size[o] > cur) {
-                cur = (uint64_t)off[o] + size[o];
+            if (off[o] + size[o] > cur) {
+                cur = off[o] + size[o];
             }
         }
-        if (chosen == ~(uint64_t)0) {
+        if (chosen == UNPLACED) {
             chosen = cur; /* on top */
         }
         if (chosen + size[b] > 0x7FFFFFFFu) {
-            return UNPLACED; /* cannot be addressed: the caller reports a limit error */
+            return UNPLACED;
         }
-        off[b] = (uint32_t)chosen;
+        off[b] = chosen;
         if (chosen + size[b] > peak) {
             peak = chosen + size[b];
         }
-        /* link b into the offset-ordered list */
-        if (head == END || off[head] > off[b]) {
-            next[b] = (uint16_t)head;
-            head = b;
-        } else {
-            for (o = head; next[o] != END && off[next[o]] <= off[b]; o = next[o]) {
-            }
-            next[b] = next[o];
-            next[o] = (uint16_t)b;
+        /* link b into the offset-ordered list, after the buffers at or below its offset */
+        for (link = &head; *link != END && off[*link] <= off[b]; link = &next[*link]) {
         }
+        next[b] = *link;
+        *link = (uint16_t)b;
     }
-    return (uint32_t)peak;
+    return peak;
 }
 
 uint32_t tpr_plan(uint32_t n, const uint16_t *first, const uint16_t *last, const uint32_t *size,
                   uint32_t *off, uint16_t *next)
 {
-    uint32_t peak, best = 0xFFFFFFFFu;
+    uint32_t peak, best = UNPLACED;
     int mode, best_mode = 0;
-    for (mode = 0; mode < 6; ++mode) {
-        peak = place_all(n, first, last, size, off, next, mode);
+    /* the six variants, then the best one again for its offsets (the same peak) unless it was the
+     * last */
+    for (mode = 0; mode < 6 || (mode == 6 && best_mode != 5); ++mode) {
+        peak = place_all(n, first, last, size, off, next, mode < 6 ? mode : best_mode);
         if (peak < best) {
             best = peak;
             best_mode = mode;
         }
     }
-    return best_mode == 5 ? best : place_all(n, first, last, size, off, next, best_mode);
+    return best;
 }

@@ -9,7 +9,8 @@ enum { T_SHAPE = 0, T_TYPE = 1, T_BUFFER = 2, T_NAME = 3, T_QUANT = 4, T_IS_VARI
 enum { Q_SCALE = 2, Q_ZERO_POINT = 3, Q_DETAILS_TYPE = 4, Q_QDIM = 6 };
 enum { B_DATA = 0, B_OFFSET = 1 };
 
-uint32_t tpr_type_size(uint8_t type)
+/* Element bytes, 0 for unsupported types. */
+static uint32_t type_size(uint8_t type)
 {
     switch (type) {
     case TPR_TYPE_INT8:
@@ -28,165 +29,165 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     tpr_vec_t tensors = {m->tensors, m->n_tensors}, buffers = {m->buffers, m->n_buffers};
     tpr_tab_t tt, qt, bt;
     tpr_vec_t shape, data;
-    uint32_t i, esize, buf, count = 1, off, hi;
+    uint32_t i, esize, buf, count = 1, off;
+    tpr_status_t st;
+#if TPR_ERROR_DETAIL
+    const char *why;
+#endif
 
     memset(t, 0, sizeof *t);
     t->index = index;
     if (index < 0 || (uint32_t)index >= m->n_tensors) {
-        return TPR_ERR(m, TPR_ERR_INDEX, op, index, ("tensor index out of range"));
+        TPR_BAD(TPR_ERR_INDEX, "tensor index out of range");
     }
     tpr_fb_vec_table(fb, &tensors, (uint32_t)index, &tt);
     tpr_fb_vector(fb, &tt, T_SHAPE, 4, &shape);
     if (fb->err != TPR_OK) {
-        return TPR_ERR(m, fb->err, op, index, ("tensor table"));
+        TPR_BAD(fb->err, "tensor table");
     }
     if (shape.len > TPR_MAX_DIMS) {
-        return TPR_ERR(m, TPR_ERR_LIMIT, op, index, ("rank above TPR_MAX_DIMS"));
+        TPR_BAD(TPR_ERR_LIMIT, "rank above TPR_MAX_DIMS");
     }
     t->ndims = (uint8_t)shape.len;
     for (i = 0; i < shape.len; ++i) {
-        int32_t d = (int32_t)tpr_fb_vec_u32(fb, &shape, i);
+        int32_t d = (int32_t)tpr_rd32(fb->b + shape.pos + 4u * i); /* inside the checked vector */
         if (d < 1) {
-            return TPR_ERR(m, TPR_ERR_SHAPE, op, index, ("dimension below 1"));
+            TPR_BAD(TPR_ERR_SHAPE, "dimension below 1");
         }
         if ((uint32_t)d > 0x7FFFFFFFu / count) {
-            return TPR_ERR(m, TPR_ERR_LIMIT, op, index, ("too many elements"));
+            TPR_BAD(TPR_ERR_LIMIT, "too many elements");
         }
         count *= (uint32_t)d;
         t->dims[i] = d;
     }
-    t->type = (uint8_t)tpr_fb_scalar(fb, &tt, T_TYPE, 1, 0);
-    esize = tpr_type_size(t->type);
+    t->type = (uint8_t)tpr_fb_u(fb, &tt, T_TYPE, 1);
+    esize = type_size(t->type);
     if (esize == 0) {
-        return TPR_ERR(m, TPR_ERR_TYPE, op, index,
-                        ("tensor type not int8, int32 or float32"));
+        TPR_BAD(TPR_ERR_TYPE, "tensor type not int8, int32 or float32");
     }
     if (count > 0x7FFFFFFFu / esize) {
-        return TPR_ERR(m, TPR_ERR_LIMIT, op, index, ("too many bytes"));
+        TPR_BAD(TPR_ERR_LIMIT, "too many bytes");
     }
     t->count = count;
     t->bytes = count * esize;
-    if (tpr_fb_scalar(fb, &tt, T_IS_VARIABLE, 1, 0) != 0) {
-        return TPR_ERR(m, TPR_ERR_GRAPH, op, index, ("variable tensors are not supported"));
+    if (tpr_fb_u(fb, &tt, T_IS_VARIABLE, 1) != 0) {
+        TPR_BAD(TPR_ERR_GRAPH, "variable tensors are not supported");
     }
     if (tpr_fb_present(&tt, fb, T_SPARSITY)) {
-        return TPR_ERR(m, TPR_ERR_TYPE, op, index, ("sparse tensors are not supported"));
+        TPR_BAD(TPR_ERR_TYPE, "sparse tensors are not supported");
     }
-    if (tpr_fb_scalar(fb, &tt, T_EXTERNAL_BUFFER, 4, 0) != 0) {
-        return TPR_ERR(m, TPR_ERR_TYPE, op, index, ("external buffers are not supported"));
+    if (tpr_fb_u(fb, &tt, T_EXTERNAL_BUFFER, 4) != 0) {
+        TPR_BAD(TPR_ERR_TYPE, "external buffers are not supported");
     }
 
     /* buffer: constant data in the model, or nothing (the tensor lives in the arena) */
-    buf = tpr_fb_scalar(fb, &tt, T_BUFFER, 4, 0);
+    buf = tpr_fb_u(fb, &tt, T_BUFFER, 4);
     if (buf >= m->n_buffers) {
-        return TPR_ERR(m, TPR_ERR_INDEX, op, index, ("buffer index out of range"));
+        TPR_BAD(TPR_ERR_INDEX, "buffer index out of range");
     }
     tpr_fb_vec_table(fb, &buffers, buf, &bt);
     tpr_fb_vector(fb, &bt, B_DATA, 1, &data);
-    tpr_fb_scalar64(fb, &bt, B_OFFSET, &off, &hi);
+    off = tpr_fb_u(fb, &bt, B_OFFSET, 8);
     if (fb->err != TPR_OK) {
-        return TPR_ERR(m, fb->err, op, index, ("buffer table"));
+        TPR_BAD(fb->err, "buffer table");
     }
     if (data.len > 0) {
         if (data.len < t->bytes) {
-            return TPR_ERR(m, TPR_ERR_TRUNCATED, op, index, ("buffer smaller than tensor"));
+            TPR_BAD(TPR_ERR_TRUNCATED, "buffer smaller than tensor");
         }
         t->is_const = 1;
         t->data = (uint8_t *)(uintptr_t)(m->data + data.pos);
-    } else if (hi != 0 || off > 1) {
+    } else if (off > 1) {
         /* data after the flatbuffer (models over 2 GB): not for microcontrollers */
-        return TPR_ERR(m, TPR_ERR_TYPE, op, index, ("buffer stored outside the flatbuffer"));
+        TPR_BAD(TPR_ERR_TYPE, "buffer stored outside the flatbuffer");
     } else if (with_data) {
         uint32_t loc = m->loc[index];
         if (loc == TPR_LOC_NONE) {
-            return TPR_ERR(m, TPR_ERR_GRAPH, op, index, ("tensor has no arena space"));
+            TPR_BAD(TPR_ERR_GRAPH, "tensor has no arena space");
         }
         t->data = m->arena + loc;
     }
     if (t->data != 0 && esize == 4 && ((uintptr_t)t->data & 3u) != 0) {
-        return TPR_ERR(m, TPR_ERR_ALIGNMENT, op, index,
-                        ("32-bit tensor data not 4-byte aligned (align the model array)"));
+        TPR_BAD(TPR_ERR_ALIGNMENT, "32-bit tensor data not 4-byte aligned (align the model array)");
     }
 
     /* quantization */
     if (tpr_fb_table(fb, &tt, T_QUANT, &qt)) {
-        if (tpr_fb_scalar(fb, &qt, Q_DETAILS_TYPE, 1, 0) != 0) {
-            return TPR_ERR(m, TPR_ERR_QUANT, op, index, ("custom quantization details"));
+        if (tpr_fb_u(fb, &qt, Q_DETAILS_TYPE, 1) != 0) {
+            TPR_BAD(TPR_ERR_QUANT, "custom quantization details");
         }
         tpr_fb_vector(fb, &qt, Q_SCALE, 4, &t->scales);
         tpr_fb_vector(fb, &qt, Q_ZERO_POINT, 8, &t->zps);
-        t->qdim = (int32_t)tpr_fb_scalar(fb, &qt, Q_QDIM, 4, 0);
+        t->qdim = (int32_t)tpr_fb_u(fb, &qt, Q_QDIM, 4);
         if (fb->err != TPR_OK) {
-            return TPR_ERR(m, fb->err, op, index, ("quantization table"));
+            TPR_BAD(fb->err, "quantization table");
         }
         if (t->scales.len > 0) {
             uint32_t zlo, zhi;
             t->has_quant = 1;
             t->scale = tpr_rd32(fb->b + t->scales.pos);
             if (t->zps.len != 0 && t->zps.len != t->scales.len) {
-                return TPR_ERR(m, TPR_ERR_QUANT, op, index,
-                                ("zero_point and scale counts differ"));
+                TPR_BAD(TPR_ERR_QUANT, "zero_point and scale counts differ");
             }
             if (t->zps.len > 0) {
                 zlo = tpr_rd32(fb->b + t->zps.pos);
                 zhi = tpr_rd32(fb->b + t->zps.pos + 4);
                 if (zhi != ((zlo & 0x80000000u) ? 0xFFFFFFFFu : 0u)) {
-                    return TPR_ERR(m, TPR_ERR_QUANT, op, index, ("zero point out of range"));
+                    TPR_BAD(TPR_ERR_QUANT, "zero point out of range");
                 }
                 t->zp = (int32_t)zlo;
             }
             if (t->scales.len > 1 &&
-                (t->qdim < 0 || t->qdim >= (int32_t)t->ndims ||
+                ((uint32_t)t->qdim >= t->ndims ||
                  (uint32_t)t->dims[t->qdim] != t->scales.len)) {
-                return TPR_ERR(m, TPR_ERR_QUANT, op, index,
-                                ("per-channel scales do not match quantized_dimension"));
+                TPR_BAD(TPR_ERR_QUANT, "per-channel scales do not match quantized_dimension");
             }
         }
     }
     return TPR_OK;
+bad:
+    return TPR_ERR(m, st, op, index, why);
 }
 
 /* ---- operator context ------------------------------------------------------------------------- */
 
-static tpr_status_t io(tpr_ctx_t *c, const tpr_vec_t *v, uint32_t i, tpr_tensor_t *t,
-                       int optional, int *present)
+/* Input (kind 0), output (1) or optional input (2) `i` of the operator; an absent optional
+ * input gives TPR_STATUS_COUNT. */
+static tpr_status_t io(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, unsigned kind)
 {
+    const tpr_vec_t *v = kind == 1 ? &c->out : &c->in;
     int32_t idx;
-    *present = 0;
     if (i >= v->len) {
-        if (optional) {
-            return TPR_OK;
+        if (kind == 2) {
+            return TPR_STATUS_COUNT;
         }
         return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "operator has too few inputs or outputs");
     }
-    idx = (int32_t)tpr_fb_vec_u32(c->fb, v, i);
-    if (idx == -1 && optional) {
-        return TPR_OK;
+    idx = (int32_t)tpr_rd32(c->fb->b + v->pos + 4u * i); /* in the vector load_op checked */
+    if (idx == -1 && kind == 2) {
+        return TPR_STATUS_COUNT;
     }
     if (idx < 0) {
         return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "required tensor is absent");
     }
-    *present = 1;
     return tpr_tensor(c->m, c->fb, idx, t, c->eval, (int32_t)c->op);
 }
 
 tpr_status_t tpr_in(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t)
 {
-    int present;
-    return io(c, &c->in, i, t, 0, &present);
+    return io(c, i, t, 0);
 }
 
 tpr_status_t tpr_out(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t)
 {
-    int present;
-    return io(c, &c->out, i, t, 0, &present);
+    return io(c, i, t, 1);
 }
 
 int tpr_in_opt(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, tpr_status_t *st)
 {
-    int present;
-    *st = io(c, &c->in, i, t, 1, &present);
-    return present && *st == TPR_OK;
+    tpr_status_t s = io(c, i, t, 2);
+    *st = s == TPR_STATUS_COUNT ? TPR_OK : s;
+    return s == TPR_OK;
 }
 
 uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt)
@@ -214,8 +215,7 @@ tpr_status_t tpr_check_int8(tpr_ctx_t *c, const tpr_tensor_t *t, int need_quant)
 tpr_status_t tpr_int8(tpr_ctx_t *c, int is_out, uint32_t i, tpr_tensor_t *t, unsigned lo,
                       unsigned hi)
 {
-    int present;
-    tpr_status_t st = io(c, is_out ? &c->out : &c->in, i, t, 0, &present);
+    tpr_status_t st = io(c, i, t, (unsigned)is_out);
     if (st == TPR_OK) {
         st = tpr_check_int8(c, t, 1);
     }

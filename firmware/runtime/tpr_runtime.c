@@ -38,13 +38,17 @@ static uint32_t align_up(uint32_t v)
 
 const char *tpr_status_str(tpr_status_t s)
 {
-#define TPR_STATUS_MSG(name, msg) msg,
-    static const char *const msgs[] = {TPR_STATUS_LIST(TPR_STATUS_MSG)};
+    /* the messages one after the other, each ended by its 0 (no table of pointers) */
+#define TPR_STATUS_MSG(name, msg) msg "\0"
+    static const char msgs[] = TPR_STATUS_LIST(TPR_STATUS_MSG) "unknown status";
 #undef TPR_STATUS_MSG
-    if ((unsigned)s >= (unsigned)TPR_STATUS_COUNT) {
-        return "unknown status";
+    const char *p = msgs;
+    unsigned i = (unsigned)s < (unsigned)TPR_STATUS_COUNT ? (unsigned)s : (unsigned)TPR_STATUS_COUNT;
+    for (; i > 0; --i) {
+        while (*p++ != 0) {
+        }
     }
-    return msgs[s];
+    return p;
 }
 
 const char *tpr_detail(const tpr_model_t *m)
@@ -76,8 +80,8 @@ static void opcode(tpr_model_t *m, tpr_fb_t *fb, uint32_t index, int32_t *code, 
     if (!tpr_fb_vec_table(fb, &v, index, &t)) {
         return;
     }
-    dep = (int8_t)tpr_fb_scalar(fb, &t, OC_DEPRECATED_CODE, 1, 0);
-    c = (int32_t)tpr_fb_scalar(fb, &t, OC_CODE, 4, 0);
+    dep = (int8_t)tpr_fb_u(fb, &t, OC_DEPRECATED_CODE, 1);
+    c = (int32_t)tpr_fb_u(fb, &t, OC_CODE, 4);
     *code = c > dep ? c : dep; /* TFLite's GetBuiltinCode */
     *version = (int32_t)tpr_fb_scalar(fb, &t, OC_VERSION, 4, 1);
 }
@@ -93,7 +97,7 @@ int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op)
     if (op >= m->n_ops || !tpr_fb_vec_table(&fb, &ops, op, &t)) {
         return -1;
     }
-    oc = tpr_fb_scalar(&fb, &t, OP_OPCODE_INDEX, 4, 0);
+    oc = tpr_fb_u(&fb, &t, OP_OPCODE_INDEX, 4);
     if (fb.err != TPR_OK || oc >= m->n_opcodes) {
         return -1;
     }
@@ -110,26 +114,29 @@ static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t 
     tpr_tab_t t;
     uint32_t oc, opts_type;
     tpr_status_t st;
+#if TPR_ERROR_DETAIL
+    const char *why;
+#endif
 
     memset(c, 0, sizeof *c);
     c->m = m;
     c->fb = fb;
     c->op = k;
     tpr_fb_vec_table(fb, &ops, k, &t);
-    oc = tpr_fb_scalar(fb, &t, OP_OPCODE_INDEX, 4, 0);
+    oc = tpr_fb_u(fb, &t, OP_OPCODE_INDEX, 4);
     tpr_fb_vector(fb, &t, OP_INPUTS, 4, &c->in);
     tpr_fb_vector(fb, &t, OP_OUTPUTS, 4, &c->out);
-    opts_type = tpr_fb_scalar(fb, &t, OP_OPTIONS_TYPE, 1, 0);
+    opts_type = tpr_fb_u(fb, &t, OP_OPTIONS_TYPE, 1);
     c->has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c->opts);
     if (fb->err != TPR_OK) {
-        return TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator table"));
+        TPR_BAD(fb->err, "operator table");
     }
     if (oc >= m->n_opcodes) {
-        return TPR_ERR(m, TPR_ERR_INDEX, (int32_t)k, -1, ("opcode_index out of range"));
+        TPR_BAD(TPR_ERR_INDEX, "opcode_index out of range");
     }
     opcode(m, fb, oc, &c->code, &c->version);
     if (fb->err != TPR_OK) {
-        return TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator code table"));
+        TPR_BAD(fb->err, "operator code table");
     }
     *kern = tpr_find_kernel(c->code, c->version, &st);
     if (*kern == 0) {
@@ -137,28 +144,31 @@ static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t 
             m->err_code = c->code;
             m->err_version = c->version;
         }
-        return TPR_ERR(m, st, (int32_t)k, -1, 0);
+        TPR_BAD(st, 0);
     }
-    if (tpr_fb_scalar(fb, &t, OP_OPTIONS2_TYPE, 1, 0) != 0 ||
+    if (tpr_fb_u(fb, &t, OP_OPTIONS2_TYPE, 1) != 0 ||
         (opts_type != 0 && opts_type != (*kern)->opts_type)) {
-        return TPR_ERR(m, TPR_ERR_OPTIONS, (int32_t)k, -1, ("unexpected options type"));
+        TPR_BAD(TPR_ERR_OPTIONS, "unexpected options type");
     }
     if (opts_type == 0) {
         c->has_opts = 0;
     }
     if (c->out.len == 0) {
-        return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, -1, ("operator without outputs"));
+        TPR_BAD(TPR_ERR_GRAPH, "operator without outputs");
     }
     return TPR_OK;
+bad:
+    return TPR_ERR(m, st, (int32_t)k, -1, why);
 }
 
-/* A graph input/output tensor: in the arena, int8 or float32. */
-static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i,
+/* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
+ * arena, int8 or float32. */
+static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
                               tpr_tensor_t *t, int with_data)
 {
-    int32_t idx = (int32_t)tpr_fb_vec_u32(fb, v, i);
+    int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
     tpr_status_t st;
-    if (fb->err != TPR_OK) {
+    if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
         return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
     }
     st = tpr_tensor(m, fb, idx, t, with_data, -1);
@@ -179,9 +189,8 @@ static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, const tpr_vec_t *v, 
 static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t *first,
                          uint16_t *last, uint16_t *next, int grow, uint32_t *peak, int *grew)
 {
-    tpr_vec_t in = {m->inputs, m->n_inputs}, out = {m->outputs, m->n_outputs};
     uint32_t i, k, n = m->n_tensors, cand, r;
-    tpr_tensor_t t, arg[2]; /* inputs 0 and 1, for in-place operators */
+    tpr_tensor_t ts[3], *t; /* inputs 0 and 1 (for in-place operators), then any other tensor */
     tpr_ctx_t c;
     const tpr_kernel_t *kern;
     tpr_status_t st;
@@ -193,30 +202,30 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         size[i] = 0;
         m->loc[i] = TPR_LOC_NONE;
     }
+    t = &ts[2];
     for (i = 0; i < m->n_inputs; ++i) {
-        if ((st = io_tensor(m, fb, &in, i, &t, 0)) != TPR_OK) {
+        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
             return st;
         }
-        first[t.index] = 0;
-        size[t.index] = align_up(t.bytes);
+        first[t->index] = 0;
+        size[t->index] = align_up(t->bytes);
     }
     for (k = 0; k < m->n_ops; ++k) {
         if ((st = load_op(m, fb, k, &c, &kern)) != TPR_OK) {
             return st;
         }
-        arg[0].is_const = arg[1].is_const = 1; /* absent */
+        ts[0].is_const = ts[1].is_const = 1; /* absent */
         for (i = 0; i < c.in.len; ++i) {
-            int32_t idx = (int32_t)tpr_fb_vec_u32(fb, &c.in, i);
+            /* load_op checked the vectors: their elements are read in place */
+            int32_t idx = (int32_t)tpr_rd32(fb->b + c.in.pos + 4u * i);
             if (idx == -1) {
                 continue;
             }
-            if ((st = tpr_tensor(m, fb, idx, &t, 0, (int32_t)k)) != TPR_OK) {
+            t = &ts[i < 2 ? i : 2];
+            if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
                 return st;
             }
-            if (i < 2) {
-                arg[i] = t;
-            }
-            if (t.is_const) {
+            if (t->is_const) {
                 continue;
             }
             if (first[idx] == TPR_LIFE_UNUSED) {
@@ -225,18 +234,19 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
             }
             last[idx] = (uint16_t)k;
         }
+        t = &ts[2];
         for (i = 0; i < c.out.len; ++i) {
-            int32_t idx = (int32_t)tpr_fb_vec_u32(fb, &c.out, i);
-            if ((st = tpr_tensor(m, fb, idx, &t, 0, (int32_t)k)) != TPR_OK) {
+            int32_t idx = (int32_t)tpr_rd32(fb->b + c.out.pos + 4u * i);
+            if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
                 return st;
             }
-            if (t.is_const || first[idx] != TPR_LIFE_UNUSED) {
+            if (t->is_const || first[idx] != TPR_LIFE_UNUSED) {
                 return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
                                 ("output is a constant, a graph input or written twice"));
             }
             first[idx] = (uint16_t)k;
             last[idx] = (uint16_t)k;
-            size[idx] = align_up(t.bytes);
+            size[idx] = align_up(t->bytes);
         }
         /* In-place operators: inputs the output may take over if they die here, noted in the
          * output's loc[] (free until the plan): input 0 at bits 0-15, input 1 at 16-31, 0xFFFF
@@ -244,29 +254,26 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
          * an input of as many elements, each at least as wide, qualifies; PAD (INPLACE_PAD)
          * moves its input from the end. */
         if ((kern->flags & (TPR_KFLAG_INPLACE | TPR_KFLAG_INPLACE_PAD)) != 0 && c.out.len == 1) {
-            cand = TPR_LOC_NONE;
-            for (i = 0; i < 2; ++i) {
-                if (!arg[i].is_const && ((kern->flags & TPR_KFLAG_INPLACE_PAD) != 0 ||
-                                         (arg[i].count == t.count && arg[i].bytes >= t.bytes))) {
-                    cand &= ~(0xFFFFu << (16 * i)) | ((uint32_t)arg[i].index << (16 * i));
-                }
+            for (cand = 0, i = 2; i-- > 0;) {
+                int ok = !ts[i].is_const && ((kern->flags & TPR_KFLAG_INPLACE_PAD) != 0 ||
+                                             (ts[i].count == t->count && ts[i].bytes >= t->bytes));
+                cand = cand << 16 | (ok ? (uint32_t)ts[i].index : 0xFFFFu);
             }
-            m->loc[t.index] = cand;
+            m->loc[t->index] = cand;
         }
         /* Reshape-like operators: the output shares the input's memory (its root's, along a
-         * chain of them) unless the input is a constant; size[] then holds the root's index. */
-        if ((kern->flags & TPR_KFLAG_ALIAS) != 0 && c.in.len > 0) {
-            int32_t a = (int32_t)tpr_fb_vec_u32(fb, &c.in, 0), b = (int32_t)tpr_fb_vec_u32(fb, &c.out, 0);
-            if (a >= 0 && first[a] != TPR_LIFE_UNUSED) {
-                uint32_t root = root_of(first, size, (uint32_t)a);
-                if (size[root] == size[b]) {
-                    first[b] = ALIAS_MARK;
-                    size[b] = root;
-                }
+         * chain of them) unless the input is a constant (or absent); size[] then holds the
+         * root's index. (A variable input was checked above to be written before.) */
+        if ((kern->flags & TPR_KFLAG_ALIAS) != 0 && !ts[0].is_const) {
+            uint32_t root = root_of(first, size, (uint32_t)ts[0].index);
+            uint32_t b = tpr_rd32(fb->b + c.out.pos);
+            if (size[root] == size[b]) {
+                first[b] = ALIAS_MARK;
+                size[b] = root;
             }
         }
-        /* the kernel checks types, shapes, quantization and options (and stores multipliers) */
-        c.eval = 0;
+        /* the kernel checks types, shapes, quantization and options (and stores multipliers);
+         * load_op left c.eval 0: validate only */
         c.mult_base = m->mult_count;
         st = kern->fn(&c);
         if (st == TPR_OK && fb->err != TPR_OK) {
@@ -278,13 +285,13 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
         m->mult_count = mult_next(m->mult_count, c.mult_n);
     }
     for (i = 0; i < m->n_outputs; ++i) {
-        if ((st = io_tensor(m, fb, &out, i, &t, 0)) != TPR_OK) {
+        if ((st = io_tensor(m, fb, m->outputs, i, t, 0)) != TPR_OK) {
             return st;
         }
-        if (first[t.index] == TPR_LIFE_UNUSED) {
-            return TPR_ERR(m, TPR_ERR_GRAPH, -1, t.index, ("graph output never written"));
+        if (first[t->index] == TPR_LIFE_UNUSED) {
+            return TPR_ERR(m, TPR_ERR_GRAPH, -1, t->index, ("graph output never written"));
         }
-        last[t.index] = (uint16_t)m->n_ops; /* alive after the last operator */
+        last[t->index] = (uint16_t)m->n_ops; /* alive after the last operator */
     }
     /* an alias lives as long as its root must: extend the root's lifetime */
     for (i = 0; i < n; ++i) {
@@ -328,33 +335,47 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
     return TPR_OK;
 }
 
+/* The vectors of the model table and then of subgraph 0 that tpr_model_t keeps, in the order
+ * they are read: schema field, element bytes, where their position and length go. The
+ * description (only checked: it must fit) and the subgraphs use the places of the subgraph's
+ * inputs and outputs, read after them. */
+#define VEC(field, elem, pos, len) {field, elem, offsetof(tpr_model_t, pos), offsetof(tpr_model_t, len)}
+static const uint8_t vecs[8][4] = {
+    VEC(M_OPCODES, 4, opcodes, n_opcodes),  VEC(M_BUFFERS, 4, buffers, n_buffers),
+    VEC(M_DESCRIPTION, 1, inputs, n_inputs), VEC(M_SUBGRAPHS, 4, outputs, n_outputs),
+    VEC(SG_TENSORS, 4, tensors, n_tensors), VEC(SG_OPERATORS, 4, operators, n_ops),
+    VEC(SG_INPUTS, 4, inputs, n_inputs),    VEC(SG_OUTPUTS, 4, outputs, n_outputs)};
+#undef VEC
+
 static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, void *arena,
                          size_t arena_size, int need_full_arena)
 {
     tpr_fb_t fb;
-    tpr_tab_t root, sg;
-    tpr_vec_t subgraphs;
+    tpr_tab_t tab; /* the model table, then subgraph 0 */
+    tpr_vec_t v;
     uint32_t loc_bytes, work, peak = 0, best = 0, i, groups, *size;
     int grow, grew = 0;
     tpr_status_t st;
     uint16_t *first;
+#if TPR_ERROR_DETAIL
+    const char *why;
+#endif
 
     memset(m, 0, sizeof *m);
     m->err_op = -1;
     m->err_tensor = -1;
     m->err_code = -1;
-    m->err_version = 0;
     if (model == 0 || arena == 0) {
-        return TPR_ERR(m, TPR_ERR_ARG, -1, -1, ("model or arena is NULL"));
+        TPR_BAD(TPR_ERR_ARG, "model or arena is NULL");
     }
     if (model_size < 8) {
-        return TPR_ERR(m, TPR_ERR_TRUNCATED, -1, -1, ("shorter than a flatbuffer header"));
+        TPR_BAD(TPR_ERR_TRUNCATED, "shorter than a flatbuffer header");
     }
     if (model_size > 0x7FFFFFF0u || arena_size > 0x7FFFFFF0u) {
-        return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("model or arena of 2 GiB or more"));
+        TPR_BAD(TPR_ERR_LIMIT, "model or arena of 2 GiB or more");
     }
     if (((uintptr_t)arena & 3u) != 0) {
-        return TPR_ERR(m, TPR_ERR_ALIGNMENT, -1, -1, ("arena not 4-byte aligned"));
+        TPR_BAD(TPR_ERR_ALIGNMENT, "arena not 4-byte aligned");
     }
     m->data = (const uint8_t *)model;
     m->size = (uint32_t)model_size;
@@ -364,56 +385,39 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     fb.n = m->size;
     fb.err = TPR_OK;
 
-    if (m->data[4] != 'T' || m->data[5] != 'F' || m->data[6] != 'L' || m->data[7] != '3') {
-        return TPR_ERR(m, TPR_ERR_IDENTIFIER, -1, -1, 0);
+    if (tpr_rd32(m->data + 4) != 0x334C4654u) { /* "TFL3" */
+        TPR_BAD(TPR_ERR_IDENTIFIER, 0);
     }
-    if (!tpr_fb_table_at(&fb, tpr_rd32(m->data) < m->size ? tpr_rd32(m->data) : m->size, &root)) {
-        return TPR_ERR(m, fb.err, -1, -1, ("root table"));
+    if (!tpr_fb_table_at(&fb, tpr_rd32(m->data) < m->size ? tpr_rd32(m->data) : m->size, &tab)) {
+        TPR_BAD(fb.err, "root table");
     }
-    if (tpr_fb_scalar(&fb, &root, M_VERSION, 4, 0) != 3) {
-        return TPR_ERR(m, fb.err != TPR_OK ? fb.err : TPR_ERR_SCHEMA_VERSION, -1, -1, 0);
+    if (tpr_fb_u(&fb, &tab, M_VERSION, 4) != 3) {
+        TPR_BAD(fb.err != TPR_OK ? fb.err : TPR_ERR_SCHEMA_VERSION, 0);
     }
-    {
-        tpr_vec_t v;
-        tpr_fb_vector(&fb, &root, M_OPCODES, 4, &v);
-        m->opcodes = v.pos;
-        m->n_opcodes = v.len;
-        tpr_fb_vector(&fb, &root, M_BUFFERS, 4, &v);
-        m->buffers = v.pos;
-        m->n_buffers = v.len;
-        tpr_fb_vector(&fb, &root, M_DESCRIPTION, 1, &v); /* only checked: it must fit */
-    }
-    tpr_fb_vector(&fb, &root, M_SUBGRAPHS, 4, &subgraphs);
-    if (fb.err != TPR_OK) {
-        return TPR_ERR(m, fb.err, -1, -1, ("model table"));
-    }
-    if (subgraphs.len == 0) {
-        return TPR_ERR(m, TPR_ERR_GRAPH, -1, -1, ("no subgraph"));
-    }
-    tpr_fb_vec_table(&fb, &subgraphs, 0, &sg);
-    {
-        tpr_vec_t v;
-        tpr_fb_vector(&fb, &sg, SG_TENSORS, 4, &v);
-        m->tensors = v.pos;
-        m->n_tensors = v.len;
-        tpr_fb_vector(&fb, &sg, SG_OPERATORS, 4, &v);
-        m->operators = v.pos;
-        m->n_ops = v.len;
-        tpr_fb_vector(&fb, &sg, SG_INPUTS, 4, &v);
-        m->inputs = v.pos;
-        m->n_inputs = v.len;
-        tpr_fb_vector(&fb, &sg, SG_OUTPUTS, 4, &v);
-        m->outputs = v.pos;
-        m->n_outputs = v.len;
+    for (i = 0; i < 8; ++i) {
+        if (i == 4) { /* the model table's vectors are read: on to subgraph 0 */
+            if (fb.err != TPR_OK) {
+                TPR_BAD(fb.err, "model table");
+            }
+            if (m->n_outputs == 0) {
+                TPR_BAD(TPR_ERR_GRAPH, "no subgraph");
+            }
+            v.pos = m->outputs;
+            v.len = m->n_outputs;
+            tpr_fb_vec_table(&fb, &v, 0, &tab);
+        }
+        tpr_fb_vector(&fb, &tab, vecs[i][0], vecs[i][1], &v);
+        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][2]) = v.pos;
+        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][3]) = v.len;
     }
     if (fb.err != TPR_OK) {
-        return TPR_ERR(m, fb.err, -1, -1, ("subgraph 0"));
+        TPR_BAD(fb.err, "subgraph 0");
     }
     if (m->n_tensors > TPR_MAX_TENSORS || m->n_ops > TPR_MAX_OPS) {
-        return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("too many tensors or operators"));
+        TPR_BAD(TPR_ERR_LIMIT, "too many tensors or operators");
     }
     if (m->n_outputs == 0) {
-        return TPR_ERR(m, TPR_ERR_GRAPH, -1, -1, ("graph without outputs"));
+        TPR_BAD(TPR_ERR_GRAPH, "graph without outputs");
     }
 
     /* arena: [loc: 4 bytes per tensor][activations]; the planner's scratch (size: 4 bytes,
@@ -422,8 +426,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     work = align_up(10u * m->n_tensors);
     if (m->arena_size < loc_bytes + work) {
         m->arena_required = loc_bytes + work;
-        return TPR_ERR(m, TPR_ERR_ARENA_TOO_SMALL, -1, -1,
-                        ("arena cannot hold the plan's working data"));
+        TPR_BAD(TPR_ERR_ARENA_TOO_SMALL, "arena cannot hold the plan's working data");
     }
     m->loc = (uint32_t *)(void *)m->arena;
     /* validation stores the multipliers that fit above the scratch */
@@ -435,13 +438,13 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
      * grow one; best: the other plan's peak) */
     for (grow = 1;; grow = !grow) {
         st = plan(m, &fb, size, first, first + m->n_tensors, first + 2u * m->n_tensors, grow, &peak, &grew);
-        if (st != TPR_OK || !grew || peak <= best) {
+        if (st != TPR_OK) {
+            return st; /* reported */
+        }
+        if (!grew || peak <= best) {
             break;
         }
         best = peak;
-    }
-    if (st != TPR_OK) {
-        return st;
     }
     for (i = 0; i < m->n_tensors; ++i) {
         if (m->loc[i] != TPR_LOC_NONE) {
@@ -451,7 +454,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     m->activation_bytes = peak;
     m->arena_required = loc_bytes + (peak > work ? peak : work);
     /* the groups stored (each above the scratch) and clear of the activations are read */
-    groups = m->mult_count / 4u + (m->mult_count % 4u != 0);
+    groups = (m->mult_count + 3u) / 4u; /* mult_count <= 2^30 */
     m->arena_fast = groups > (0x7FFFFFF0u - m->arena_required) / TPR_MULT_GROUP_BYTES
                         ? 0xFFFFFFFFu
                         : m->arena_required + TPR_MULT_GROUP_BYTES * groups;
@@ -460,10 +463,12 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
                        : 0;
     m->mult_kept = m->mult_room < groups ? 4u * m->mult_room : m->mult_count;
     if (need_full_arena && m->arena_required > m->arena_size) {
-        return TPR_ERR(m, TPR_ERR_ARENA_TOO_SMALL, -1, -1, 0);
+        TPR_BAD(TPR_ERR_ARENA_TOO_SMALL, 0);
     }
     m->ready = TPR_READY_MAGIC;
     return TPR_OK;
+bad:
+    return TPR_ERR(m, st, -1, -1, why);
 }
 
 tpr_status_t tpr_init(tpr_model_t *m, const void *model, size_t model_size, void *arena,
@@ -554,22 +559,21 @@ uint32_t tpr_output_count(const tpr_model_t *m)
     return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_outputs : 0;
 }
 
-static tpr_status_t get_io(tpr_model_t *m, uint32_t pos, uint32_t n, uint32_t index, tpr_io_t *io)
+/* Graph input (is_out 0) or output (1) `index`. */
+static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_out)
 {
     tpr_fb_t fb;
-    tpr_vec_t v;
     tpr_tensor_t t;
     tpr_status_t st;
     uint32_t i;
-    if (m == 0 || io == 0 || m->ready != TPR_READY_MAGIC || index >= n) {
+    if (m == 0 || io == 0 || m->ready != TPR_READY_MAGIC ||
+        index >= (is_out ? m->n_outputs : m->n_inputs)) {
         return TPR_ERR_ARG;
     }
     fb.b = m->data;
     fb.n = m->size;
     fb.err = TPR_OK;
-    v.pos = pos;
-    v.len = n;
-    if ((st = io_tensor(m, &fb, &v, index, &t, 1)) != TPR_OK) {
+    if ((st = io_tensor(m, &fb, is_out ? m->outputs : m->inputs, index, &t, 1)) != TPR_OK) {
         return st;
     }
     memset(io, 0, sizeof *io);
@@ -587,10 +591,10 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t pos, uint32_t n, uint32_t in
 
 tpr_status_t tpr_input(tpr_model_t *m, uint32_t index, tpr_io_t *io)
 {
-    return m == 0 ? TPR_ERR_ARG : get_io(m, m->inputs, m->n_inputs, index, io);
+    return get_io(m, index, io, 0);
 }
 
 tpr_status_t tpr_output(tpr_model_t *m, uint32_t index, tpr_io_t *io)
 {
-    return m == 0 ? TPR_ERR_ARG : get_io(m, m->outputs, m->n_outputs, index, io);
+    return get_io(m, index, io, 1);
 }

@@ -1,27 +1,32 @@
 #define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
 
+/* in and filt are tensor dimensions or options (>= 1), stride and dil options (1..65535): with
+ * in and the dilated filter at most 2^24 every quantity below fits in 32 bits ((o - 1) * stride
+ * is at most in for an o that passes the check). */
 tpr_status_t tpr_padding(tpr_ctx_t *c, const tpr_tensor_t *out, uint32_t padding, int32_t in,
                          int32_t filt, int32_t stride, int32_t dil, int32_t out_size,
                          int32_t *pad)
 {
-    int64_t eff = (int64_t)(filt - 1) * dil + 1, total;
-    uint32_t o;
-    if (eff > 0xFFFFFF || in > 0xFFFFFF) { /* keeps every index sum far below 2^31 */
+    int32_t eff, o, total;
+    if ((uint32_t)(filt - 1) > 0xFFFFFEu / (uint32_t)dil || in > 0xFFFFFF) {
+        /* the dilated filter (filt - 1) * dil + 1 or in above 2^24 - 1: keeps every index sum far
+         * below 2^31 */
         return TPR_FAIL(c, TPR_ERR_LIMIT, out->index, "spatial size or dilated filter above 2^24");
     }
+    eff = (filt - 1) * dil + 1;
     if (padding == TPR_PAD_SAME) {
-        o = ((uint32_t)in + (uint32_t)stride - 1u) / (uint32_t)stride;
+        o = (in + stride - 1) / stride;
     } else if (padding == TPR_PAD_VALID) {
-        o = (int64_t)in + stride - eff < 0 ? 0u : (uint32_t)(in + stride - (int32_t)eff) / (uint32_t)stride;
+        o = in + stride - eff < 0 ? 0 : (in + stride - eff) / stride;
     } else {
         return TPR_FAIL(c, TPR_ERR_OPTIONS, -1, "padding is neither SAME nor VALID");
     }
-    if (o != (uint32_t)out_size) {
+    if (o != out_size) {
         return TPR_FAIL(c, TPR_ERR_SHAPE, out->index, "output size does not follow from padding");
     }
-    total = (int64_t)(o - 1u) * stride + eff - in;
-    *pad = (int32_t)(total > 0 ? total / 2 : 0);
+    total = (o - 1) * stride + eff - in;
+    *pad = total > 0 ? total / 2 : 0;
     return TPR_OK;
 }
 
