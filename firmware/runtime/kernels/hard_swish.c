@@ -43,8 +43,7 @@ tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c)
     int16_t out_m, relu_m;
     int out_exp, relu_exp;
     uint32_t i;
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &in, 1)) ||
-        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_check_same_count(c, &in, &out))) {
+    if ((st = tpr_io(c, &in, 0, &out, TPR_IO_INQ | TPR_IO_OUTQ | TPR_IO_SAME)) != TPR_OK) {
         return st;
     }
     if (!tpr_real_f32(in.scale, &hires) || !tpr_real_f32(out.scale, &outs)) {

@@ -29,8 +29,7 @@ tpr_status_t tpr_k_quantize(tpr_ctx_t *c)
     int s = 0;
     uint32_t i;
     float scale;
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &out, 1)) ||
-        (st = tpr_check_same_count(c, &in, &out))) {
+    if ((st = tpr_io(c, &in, 0, &out, TPR_IO_OUTQ | TPR_IO_SAME)) != TPR_OK) {
         return st;
     }
     if (out.scales.len != 1) {

@@ -26,9 +26,8 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
     int32_t mult, diff_min, depth, rows, r, i;
     int shift;
 
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &in, 1)) ||
-        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_check_rank(c, &in, 1, TPR_MAX_DIMS)) ||
-        (st = tpr_check_same_count(c, &in, &out))) {
+    if ((st = tpr_io(c, &in, 0, &out,
+                     TPR_IO_INQ | TPR_IO_OUTQ | TPR_IO_RANK(TPR_MAX_DIMS) | TPR_IO_SAME)) != TPR_OK) {
         return st;
     }
     if (out.zp != -128 || out.scale != 0x3B800000u) {
