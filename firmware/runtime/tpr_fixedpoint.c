@@ -40,15 +40,11 @@ int32_t tpr_rdbpot(int32_t x, int e)
     return (x >> e) + (rem > threshold ? 1 : 0);
 }
 
-/* MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift) */
+/* MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift) for the
+ * multipliers QuantizeMultiplier gives, 0 <= m < 2^31 (every one the runtime makes, and
+ * tpr_mbqm_pos's contract) */
 int32_t tpr_mbqm(int32_t x, int32_t m, int shift)
 {
-#if !TPR_SINGLE_ROUNDING
-    if (m < 0) { /* not a multiplier TFLite produces; the general SRDHM handles INT32_MIN */
-        int left = shift > 0 ? shift : 0;
-        return tpr_rdbpot(tpr_srdhm((int32_t)((uint32_t)x << left), m), shift > 0 ? 0 : -shift);
-    }
-#endif
     return tpr_mbqm_pos(x, m, shift);
 }
 
@@ -69,16 +65,13 @@ int32_t tpr_sat_shl(int32_t x, int k)
     return (int32_t)((uint32_t)x << k);
 }
 
-/* SaturatingRoundingDoublingHighMul<int16_t> */
+/* SaturatingRoundingDoublingHighMul<int16_t>: one shift for both signs, as in tpr_srdhm */
 int16_t tpr_srdhm16(int16_t a, int16_t b)
 {
-    int32_t ab, nudge;
     if (a == b && a == -32768) {
         return 32767;
     }
-    ab = (int32_t)a * (int32_t)b;
-    nudge = ab >= 0 ? (1 << 14) : (1 - (1 << 14));
-    return (int16_t)((ab + nudge) / (1 << 15));
+    return (int16_t)(((int32_t)a * (int32_t)b + (1 << 14)) >> 15);
 }
 
 /* RoundingDivideByPOT<int16_t>: the mask is narrowed to 16 bits as gemmlowp's Dup<int16_t> does */
