@@ -44,7 +44,8 @@ tpr_status_t tpr_bcast_init(tpr_ctx_t *c, const tpr_tensor_t *a, const tpr_tenso
     bc->n = n;
     for (d = n; d-- > 0;) {
         int32_t da = dim_of(a, n, d), db = dim_of(b, n, d), dout = out->dims[d];
-        if ((da != dout && da != 1) || (db != dout && db != 1) || (da != dout && db != dout)) {
+        int32_t lo = da < db ? da : db, hi = da < db ? db : da;
+        if (hi != dout || (lo != 1 && lo != hi)) { /* each 1 or the output's size */
             return TPR_FAIL(c, TPR_ERR_SHAPE, out->index, "shapes do not broadcast to the output");
         }
         bc->dims[d] = dout;
