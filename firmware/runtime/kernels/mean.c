@@ -6,13 +6,32 @@
 
 #if TPR_OP_MEAN
 
+/* The next coordinate of the axes in `mask` below `from` (odometer, last axis fastest), and the
+ * input offset moved with it; after the last one every such coordinate is 0 again. */
+static int32_t next(int32_t off, int32_t *idx, const tpr_tensor_t *in, const int32_t *stride,
+                    uint32_t mask, int32_t from)
+{
+    int32_t d;
+    for (d = from - 1; d >= 0; --d) {
+        if (mask & (1u << d)) {
+            off += stride[d];
+            if (++idx[d] < in->dims[d]) {
+                break;
+            }
+            off -= stride[d] * in->dims[d];
+            idx[d] = 0;
+        }
+    }
+    return off;
+}
+
 tpr_status_t tpr_k_mean(tpr_ctx_t *c)
 {
     tpr_tensor_t in, axes, out;
     tpr_status_t st;
     uint32_t reduced = 0, i, kept_count = 1, q, r;
     int32_t stride[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], mult, n = 1, k, d, o, j, inner = 1, step = 0,
-        top = -1;
+        top = -1, base = 0;
     int shift, pre;
 
     if ((st = tpr_io(c, &in, &axes, &out, TPR_IO_INQ | TPR_IO_OUTQ | TPR_IO_RANK(TPR_MAX_DIMS)))) {
@@ -30,18 +49,24 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
         }
         reduced |= 1u << a;
     }
-    /* strides; the innermost reduced axis (`top`), walked by the inner loop below */
+    /* strides, and the innermost run of reduced axes (size-1 axes may join it), top..: one
+     * strided walk of `inner` elements, `step` apart, for the loop below */
     for (d = (int32_t)in.ndims - 1, k = 1; d >= 0; --d) {
+        const int red = (reduced >> d) & 1u;
         stride[d] = k;
-        if (!(reduced & (1u << d))) {
+        idx[d] = 0;
+        if (!red) {
             kept_count *= (uint32_t)in.dims[d];
         } else {
             n *= in.dims[d];
-            if (top < 0) {
-                top = d;
-                inner = in.dims[d];
-                step = k;
-            }
+        }
+        if (red && top < 0) {
+            top = d;
+            inner = in.dims[d];
+            step = k;
+        } else if (top == d + 1 && (red || in.dims[d] == 1)) {
+            top = d;
+            inner *= in.dims[d];
         }
         k *= in.dims[d];
     }
@@ -70,36 +95,23 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
     if (!c->eval) {
         return TPR_OK;
     }
+    /* output o sums the input from `base` (its kept coordinates) over the reduced axes: rows of
+     * the innermost run, the outer reduced axes stepped between rows */
     for (o = 0; o < (int32_t)out.count; ++o) {
-        /* offset of the first input element of output o: its kept coordinates, row-major */
-        int32_t rest = o, off = 0;
+        int32_t off = base;
         uint32_t sum = 0;
-        for (d = (int32_t)in.ndims - 1; d >= 0; --d) {
-            idx[d] = 0;
-            if (!(reduced & (1u << d))) {
-                off += (rest % in.dims[d]) * stride[d];
-                rest /= in.dims[d];
-            }
-        }
         for (j = 0; j < n; j += inner) {
             const int8_t *p = (const int8_t *)in.data + off;
-            for (k = 0; k < inner; ++k, p += step) {
+            k = inner;
+            do {
                 sum += (uint32_t)(int32_t)*p;
-            }
-            for (d = top - 1; d >= 0; --d) { /* next coordinate of the outer reduced axes */
-                if (!(reduced & (1u << d))) {
-                    continue;
-                }
-                off += stride[d];
-                if (++idx[d] < in.dims[d]) {
-                    break;
-                }
-                off -= stride[d] * in.dims[d];
-                idx[d] = 0;
-            }
+                p += step;
+            } while (--k > 0);
+            off = next(off, idx, &in, stride, reduced, top);
         }
         sum -= (uint32_t)in.zp * (uint32_t)n;
         ((int8_t *)out.data)[o] = tpr_clamp8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp, -128, 127);
+        base = next(base, idx, &in, stride, ~reduced, (int32_t)in.ndims);
     }
     return TPR_OK;
 }
