@@ -164,6 +164,22 @@ def test_every_error_has_a_message(tmp_path, driver):
     assert "tensor" in detail and "buffer index out of range" in detail
 
 
+def test_concatenation_of_one_input_repeated_until_the_sizes_wrap(tmp_path, driver):
+    """4096 x 2^20 + 1 axis elements wrap a 32-bit sum to the output's 1: rejected, not copied."""
+    from runtime_models import Graph, opts
+
+    g = Graph()
+    big = g.tensor((1 << 20,), scale=0.1, zero_point=0)
+    one = g.tensor((1,), scale=0.1, zero_point=0)
+    out = g.tensor((1,), scale=0.1, zero_point=0)
+    t, o = opts("ConcatenationOptions", axis=0)
+    g.op(2, [big] * 4096 + [one], [out], t, o, version=2)
+    p = tmp_path / "concat-wrap.tflite"
+    p.write_bytes(g.build([big, one], [out]))
+    status, detail = _run(driver, [p])[str(p)]
+    assert status == "TPR_ERR_SHAPE" and "axis sizes do not add up" in detail, detail
+
+
 @pytest.mark.slow
 def test_corrupt_converted_models(tmp_path, driver):
     """The same on models the TFLite converter wrote (its layout: metadata, signatures, 16-byte

@@ -59,6 +59,27 @@ def test_converted_models_bit_exact(op):
     assert not failures, _report(failures)
 
 
+def test_softmax_whose_sum_wraps_to_zero_matches_tflm():
+    """8192 equal values: each exponential is 2^19 in Q12.19, the sum 2^32 wraps to 0 (TFLite's
+    CountLeadingZeros(0) is 32); the runtime used to loop forever there."""
+    from runtime_models import Graph, _tflm_interpreter, opts
+
+    from tinyprune import runtime
+
+    for depth in (8192, 8193):
+        g = Graph()
+        ti = g.tensor((1, depth), scale=0.1, zero_point=0)
+        to = g.tensor((1, depth), scale=1 / 256, zero_point=-128)
+        t, o = opts("SoftmaxOptions", beta=1.0)
+        g.op(25, [ti], [to], t, o, version=2)
+        model = g.build([ti], [to])
+        x = np.full((1, depth), 5, np.int8)
+        oracle = _tflm_interpreter(model)
+        oracle.set_input(x, 0)
+        oracle.invoke()
+        assert np.array_equal(runtime.Model(model).run([x])[0], np.array(oracle.get_output(0))), depth
+
+
 def test_single_rounding_fast_paths_match_the_generic_requantization():
     """TPR_SINGLE_ROUNDING has no TFLM to compare with here: the -O2 build's fast requantization
     (whole-range blocks, ADD of one shape) must give what the -Os build's generic tpr_mbqm gives

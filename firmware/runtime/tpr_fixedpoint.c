@@ -40,15 +40,11 @@ int32_t tpr_rdbpot(int32_t x, int e)
     return (x >> e) + (rem > threshold ? 1 : 0);
 }
 
-/* MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift) */
+/* MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift) for the
+ * multipliers QuantizeMultiplier gives, 0 <= m < 2^31 (every one the runtime makes, and
+ * tpr_mbqm_pos's contract) */
 int32_t tpr_mbqm(int32_t x, int32_t m, int shift)
 {
-#if !TPR_SINGLE_ROUNDING
-    if (m < 0) { /* not a multiplier TFLite produces; the general SRDHM handles INT32_MIN */
-        int left = shift > 0 ? shift : 0;
-        return tpr_rdbpot(tpr_srdhm((int32_t)((uint32_t)x << left), m), shift > 0 ? 0 : -shift);
-    }
-#endif
     return tpr_mbqm_pos(x, m, shift);
 }
 
@@ -69,16 +65,13 @@ int32_t tpr_sat_shl(int32_t x, int k)
     return (int32_t)((uint32_t)x << k);
 }
 
-/* SaturatingRoundingDoublingHighMul<int16_t> */
+/* SaturatingRoundingDoublingHighMul<int16_t>: one shift for both signs, as in tpr_srdhm */
 int16_t tpr_srdhm16(int16_t a, int16_t b)
 {
-    int32_t ab, nudge;
     if (a == b && a == -32768) {
         return 32767;
     }
-    ab = (int32_t)a * (int32_t)b;
-    nudge = ab >= 0 ? (1 << 14) : (1 - (1 << 14));
-    return (int16_t)((ab + nudge) / (1 << 15));
+    return (int16_t)(((int32_t)a * (int32_t)b + (1 << 14)) >> 15);
 }
 
 /* RoundingDivideByPOT<int16_t>: the mask is narrowed to 16 bits as gemmlowp's Dup<int16_t> does */
@@ -127,9 +120,13 @@ int32_t tpr_exp_on_negative_values(int32_t a, int int_bits)
     return a == 0 ? I32_MAX : result;
 }
 
-/* Newton-Raphson loop shared by one_over_one_plus_x and one_minus_x_over_one_plus_x (F2). */
-static int32_t newton_reciprocal(int32_t half_den)
+/* one_over_one_plus_x_for_x_in_0_1's Newton-Raphson loop on the half denominator (1 + a) / 2
+ * (gemmlowp's RoundingHalfSum(a, One())), shared with one_minus_x_over_one_plus_x: 1 / (1 + a)
+ * in Q2.29. The half sum's 64-bit (a + 2^31 - 1 + sign) / 2 is (a + 2^31) / 2 for a >= 0; -1 for
+ * a = INT32_MIN (sum -1). */
+static int32_t newton_reciprocal(int32_t a)
 {
+    int32_t half_den = (int32_t)(((uint32_t)a + 0x80000000u) >> 1) - (a == I32_MIN);
     int32_t x = tpr_add_w(1515870810, tpr_srdhm(half_den, -1010580540)); /* 48/17 - 32/17 d */
     int i;
     for (i = 0; i < 3; ++i) {
@@ -139,40 +136,26 @@ static int32_t newton_reciprocal(int32_t half_den)
     return x;
 }
 
-/* RoundingHalfSum(a, One()) for Q0.31 */
-static int32_t half_sum_one(int32_t a)
-{
-    int64_t sum = (int64_t)a + I32_MAX;
-    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-}
-
 /* one_over_one_plus_x_for_x_in_0_1 */
 int32_t tpr_one_over_one_plus_x(int32_t a)
 {
-    return tpr_sat_shl(newton_reciprocal(half_sum_one(a)), 1);
+    return tpr_sat_shl(newton_reciprocal(a), 1);
 }
 
-/* logistic<int32_t, 4> */
-int32_t tpr_logistic_q4(int32_t a)
+/* logistic<int32_t, 4> (tanh 0) and tanh<int32_t, 4> (tanh 1), whose
+ * neg_tanh_on_negative_values takes exp_on_negative_values on Q5: both are 1 / (1 + exp(-|a|))
+ * (of 2|a| for tanh), rescaled to Q0.31 (minus 1/2 for tanh, doubled), then mirrored for the sign
+ * of a. */
+int32_t tpr_sigmoid_q4(int32_t a, int tanh)
 {
-    int32_t abs_a, pos;
+    int32_t r;
     if (a == 0) {
-        return 1 << 30;
+        return tanh ? 0 : 1 << 30;
     }
-    abs_a = a > 0 ? a : sub_w(0, a);
-    pos = tpr_one_over_one_plus_x(tpr_exp_on_negative_values(sub_w(0, abs_a), 4));
-    return a > 0 ? pos : sub_w(I32_MAX, pos);
-}
-
-/* tanh<int32_t, 4>: neg_tanh_on_negative_values uses exp_on_negative_values on Q5 */
-int32_t tpr_tanh_q4(int32_t a)
-{
-    int32_t n, t;
-    if (a == 0) {
-        return 0;
+    r = newton_reciprocal(tpr_exp_on_negative_values(a < 0 ? a : sub_w(0, a), 4 + tanh));
+    r = tpr_sat_shl(sub_w(r, tanh << 29), 1 + tanh);
+    if (tanh) {
+        return a < 0 ? sub_w(0, r) : r;
     }
-    n = a < 0 ? a : sub_w(0, a);
-    t = tpr_exp_on_negative_values(n, 5);
-    t = tpr_sat_shl(sub_w(newton_reciprocal(half_sum_one(t)), 1 << 29), 2);
-    return a < 0 ? sub_w(0, t) : t;
+    return a > 0 ? r : sub_w(I32_MAX, r);
 }

@@ -116,8 +116,7 @@ int16_t tpr_rdbpot16(int16_t x, int e);
 /* gemmlowp fixed point functions on raw int32 values (Q<int_bits>.<31-int_bits>). */
 int32_t tpr_exp_on_negative_values(int32_t a, int int_bits); /* result Q0.31 */
 int32_t tpr_one_over_one_plus_x(int32_t a);                  /* a, result Q0.31 */
-int32_t tpr_logistic_q4(int32_t a);                          /* Q4.27 -> Q0.31 */
-int32_t tpr_tanh_q4(int32_t a);                              /* Q4.27 -> Q0.31 */
+int32_t tpr_sigmoid_q4(int32_t a, int tanh); /* logistic (tanh 0) or tanh (1): Q4.27 -> Q0.31 */
 
 /* ---- float scales to integer multipliers, without floating point (tpr_quant.c) ---------------
  * TFLite computes multipliers in double precision from float32 scales; these functions redo that

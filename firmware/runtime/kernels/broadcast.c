@@ -1,8 +1,28 @@
-/* Broadcast iteration for ADD and MUL: the output in row-major order, each input's offset
- * following it (stride 0 along broadcast dimensions). Results do not depend on the order, so
- * this matches TFLite Micro's BroadcastBinaryFunction6DSlow and its flat fast path alike. */
+/* Shared by the element-wise kernels: their tensors' checks (tpr_io), and the broadcast iteration
+ * of ADD and MUL: the output in row-major order, each input's offset following it (stride 0
+ * along broadcast dimensions). Results do not depend on the order, so this matches TFLite Micro's
+ * BroadcastBinaryFunction6DSlow and its flat fast path alike. */
 #define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_kernel.h"
+
+#if TPR_OP_LOGISTIC || TPR_OP_TANH || TPR_OP_HARD_SWISH || TPR_OP_SOFTMAX || TPR_OP_QUANTIZE || \
+    TPR_OP_DEQUANTIZE || TPR_OP_MEAN || TPR_OP_PAD || TPR_OP_PADV2 || TPR_OP_MUL
+
+tpr_status_t tpr_io(tpr_ctx_t *c, tpr_tensor_t *in, tpr_tensor_t *in1, tpr_tensor_t *out,
+                    unsigned how)
+{
+    tpr_status_t st;
+    if ((st = tpr_in(c, 0, in)) || (in1 && (st = tpr_in(c, 1, in1))) || (st = tpr_out(c, 0, out)) ||
+        ((how & TPR_IO_IN8) && (st = tpr_check_int8(c, in, how & 2u))) ||
+        ((how & TPR_IO_IN1Q) && (st = tpr_check_int8(c, in1, 1))) ||
+        ((how & TPR_IO_OUT8) && (st = tpr_check_int8(c, out, how & 16u))) ||
+        ((how >> 8) && (st = tpr_check_rank(c, in, 1, how >> 8)))) {
+        return st;
+    }
+    return how & TPR_IO_SAME ? tpr_check_same_count(c, in, out) : TPR_OK;
+}
+
+#endif
 
 #if TPR_OP_ADD || TPR_OP_MUL
 
@@ -24,7 +44,8 @@ tpr_status_t tpr_bcast_init(tpr_ctx_t *c, const tpr_tensor_t *a, const tpr_tenso
     bc->n = n;
     for (d = n; d-- > 0;) {
         int32_t da = dim_of(a, n, d), db = dim_of(b, n, d), dout = out->dims[d];
-        if ((da != dout && da != 1) || (db != dout && db != 1) || (da != dout && db != dout)) {
+        int32_t lo = da < db ? da : db, hi = da < db ? db : da;
+        if (hi != dout || (lo != 1 && lo != hi)) { /* each 1 or the output's size */
             return TPR_FAIL(c, TPR_ERR_SHAPE, out->index, "shapes do not broadcast to the output");
         }
         bc->dims[d] = dout;

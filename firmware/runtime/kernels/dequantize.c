@@ -11,8 +11,7 @@ tpr_status_t tpr_k_dequantize(tpr_ctx_t *c)
     tpr_status_t st;
     uint32_t i;
     float scale;
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &in, 1)) ||
-        (st = tpr_check_same_count(c, &in, &out))) {
+    if ((st = tpr_io(c, &in, 0, &out, TPR_IO_INQ | TPR_IO_SAME)) != TPR_OK) {
         return st;
     }
     if (out.type != TPR_TYPE_FLOAT32 || in.scales.len != 1) {

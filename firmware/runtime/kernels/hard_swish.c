@@ -8,9 +8,9 @@
 #if TPR_OP_HARD_SWISH
 
 /* float32 quotient a/b as TFLite computes it, then QuantizeMultiplier and the 16-bit multiplier */
-static int mult16(tpr_real_t a, tpr_real_t b, int16_t *m16, int *exp)
+static int mult16(const tpr_real_t *a, const tpr_real_t *b, int16_t *m16, int *exp)
 {
-    tpr_real_t q = tpr_real_div(a, b, 24);
+    tpr_real_t q = tpr_real_div(*a, *b, 24);
     int32_t m32;
     if (q.m == 0 || q.e + 23 < -126 || q.e + 23 > 127) {
         return 0;
@@ -39,19 +39,20 @@ tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c)
 {
     tpr_tensor_t in, out;
     tpr_status_t st;
-    tpr_real_t hires, outs, reluish_scale = {3, -15};
+    tpr_real_t hires, outs, reluish_scale;
     int16_t out_m, relu_m;
     int out_exp, relu_exp;
     uint32_t i;
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &in, 1)) ||
-        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_check_same_count(c, &in, &out))) {
+    if ((st = tpr_io(c, &in, 0, &out, TPR_IO_INQ | TPR_IO_OUTQ | TPR_IO_SAME)) != TPR_OK) {
         return st;
     }
     if (!tpr_real_f32(in.scale, &hires) || !tpr_real_f32(out.scale, &outs)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, in.index, "scale not positive and finite");
     }
     hires.e -= 7; /* (1.0f / 128.0f) * input_scale */
-    if (!mult16(hires, outs, &out_m, &out_exp) || !mult16(hires, reluish_scale, &relu_m, &relu_exp) ||
+    reluish_scale.m = 3;  /* 3 / 32768 */
+    reluish_scale.e = -15;
+    if (!mult16(&hires, &outs, &out_m, &out_exp) || !mult16(&hires, &reluish_scale, &relu_m, &relu_exp) ||
         out_exp > 0 || relu_exp > 30) {
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scales out of HARD_SWISH's range");
     }
@@ -62,17 +63,11 @@ tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c)
         int16_t x = (int16_t)(((const int8_t *)in.data)[i] - in.zp);
         int16_t hi_res = (int16_t)(x * (1 << 7));
         int16_t pre_out = tpr_srdhm16(hi_res, out_m);
-        int16_t relu = hi_res, v;
-        if (relu_exp > 0) {
-            relu = sat_shl16(relu, relu_exp - 1);
-        }
-        relu = tpr_srdhm16(relu, relu_m);
-        if (relu_exp > 0) {
-            relu = sat_shl16(relu, 1);
-        }
-        if (relu_exp < 0) {
-            relu = tpr_rdbpot16(relu, -relu_exp);
-        }
+        int16_t relu, v;
+        /* a shift by 0 (when the exponent asks for none) leaves the value as it is */
+        relu = sat_shl16(hi_res, relu_exp > 0 ? relu_exp - 1 : 0);
+        relu = sat_shl16(tpr_srdhm16(relu, relu_m), relu_exp > 0);
+        relu = tpr_rdbpot16(relu, relu_exp < 0 ? -relu_exp : 0);
         relu = (int16_t)((relu + (1 << 15)) >> 1);
         v = tpr_rdbpot16(dhm16(relu, pre_out), -out_exp);
         v = (int16_t)(uint16_t)((uint16_t)v + (uint16_t)out.zp); /* int16 arithmetic, as TFLite */

@@ -6,34 +6,35 @@
 
 #if TPR_OP_MEAN
 
-/* floor(n / d) for 64-bit n by shift and subtract (avoids the C library's 64-bit division) */
-static uint32_t udiv64(uint64_t n, uint32_t d)
+/* The next coordinate of the axes in `mask` below `from` (odometer, last axis fastest), and the
+ * input offset moved with it; after the last one every such coordinate is 0 again. */
+static int32_t next(int32_t off, int32_t *idx, const tpr_tensor_t *in, const int32_t *stride,
+                    uint32_t mask, int32_t from)
 {
-    uint64_t r = 0;
-    uint32_t q = 0;
-    int i;
-    for (i = 63; i >= 0; --i) {
-        r = (r << 1) | ((n >> i) & 1u);
-        q <<= 1;
-        if (r >= d) {
-            r -= d;
-            q |= 1u;
+    int32_t d;
+    for (d = from - 1; d >= 0; --d) {
+        if (mask & (1u << d)) {
+            off += stride[d];
+            if (++idx[d] < in->dims[d]) {
+                break;
+            }
+            off -= stride[d] * in->dims[d];
+            idx[d] = 0;
         }
     }
-    return q;
+    return off;
 }
 
 tpr_status_t tpr_k_mean(tpr_ctx_t *c)
 {
     tpr_tensor_t in, axes, out;
     tpr_status_t st;
-    uint32_t reduced = 0, i, kept_count = 1;
-    int32_t stride[TPR_MAX_DIMS], mult, n = 1, k, d, o, j;
+    uint32_t reduced = 0, i, kept_count = 1, q, r;
+    int32_t stride[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], mult, n = 1, k, d, o, j, inner = 1, step = 0,
+        top = -1, base = 0;
     int shift, pre;
 
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_in(c, 1, &axes)) || (st = tpr_out(c, 0, &out)) ||
-        (st = tpr_check_int8(c, &in, 1)) || (st = tpr_check_int8(c, &out, 1)) ||
-        (st = tpr_check_rank(c, &in, 1, TPR_MAX_DIMS))) {
+    if ((st = tpr_io(c, &in, &axes, &out, TPR_IO_INQ | TPR_IO_OUTQ | TPR_IO_RANK(TPR_MAX_DIMS)))) {
         return st;
     }
     if (axes.type != TPR_TYPE_INT32 || !axes.is_const) {
@@ -48,14 +49,26 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
         }
         reduced |= 1u << a;
     }
+    /* strides, and the innermost run of reduced axes (size-1 axes may join it), top..: one
+     * strided walk of `inner` elements, `step` apart, for the loop below */
     for (d = (int32_t)in.ndims - 1, k = 1; d >= 0; --d) {
+        const int red = (reduced >> d) & 1u;
         stride[d] = k;
-        k *= in.dims[d];
-        if (reduced & (1u << d)) {
-            n *= in.dims[d];
-        } else {
+        idx[d] = 0;
+        if (!red) {
             kept_count *= (uint32_t)in.dims[d];
+        } else {
+            n *= in.dims[d];
         }
+        if (red && top < 0) {
+            top = d;
+            inner = in.dims[d];
+            step = k;
+        } else if (top == d + 1 && (red || in.dims[d] == 1)) {
+            top = d;
+            inner *= in.dims[d];
+        }
+        k *= in.dims[d];
     }
     if (kept_count != out.count) {
         return TPR_FAIL(c, TPR_ERR_SHAPE, out.index, "output size does not match the reduction");
@@ -63,60 +76,42 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
     if (!tpr_mult_ratio(in.scale, out.scale, &mult, &shift)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite, or scale ratio too large");
     }
-    for (pre = 0; ((uint32_t)n >> (pre + 1)) != 0; ++pre) {
-    }
-    pre = pre < 32 ? pre : 32;
-    pre = pre < 31 + shift ? pre : 31 + shift;
-    if (pre < 0) {
+    if (shift < -31) { /* the pre-shift min(floor(log2(n)), 32, 31 + shift) would be negative */
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale ratio out of range");
     }
-    mult = (int32_t)udiv64((uint64_t)(uint32_t)mult << pre, (uint32_t)n);
+    /* mult = floor(mult * 2^pre / n) by long division (n < 2^31, so 2r fits and pre <= 30) */
+    q = (uint32_t)mult / (uint32_t)n;
+    r = (uint32_t)mult % (uint32_t)n;
+    for (pre = 0; ((uint32_t)n >> (pre + 1)) != 0 && pre < 31 + shift; ++pre) {
+        q <<= 1;
+        r <<= 1;
+        if (r >= (uint32_t)n) {
+            r -= (uint32_t)n;
+            ++q;
+        }
+    }
+    mult = (int32_t)q;
     shift -= pre;
     if (!c->eval) {
         return TPR_OK;
     }
-    for (d = 0, k = 0; d < (int32_t)in.ndims - 1; ++d) {
-        k += (reduced & (1u << d)) != 0 || in.dims[d] == 1;
-    }
-    if (k == (int32_t)in.ndims - 1 && !(reduced & (1u << k))) { /* all axes but the last */
-        const int32_t ch = in.dims[in.ndims - 1];
-        for (o = 0; o < ch; ++o) {
-            uint32_t sum = 0;
-            for (j = 0; j < n; ++j) {
-                sum += (uint32_t)(int32_t)((const int8_t *)in.data)[j * ch + o];
-            }
-            sum -= (uint32_t)in.zp * (uint32_t)n;
-            ((int8_t *)out.data)[o] = tpr_clamp8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp, -128, 127);
-        }
-        return TPR_OK;
-    }
+    /* output o sums the input from `base` (its kept coordinates) over the reduced axes: rows of
+     * the innermost run, the outer reduced axes stepped between rows */
     for (o = 0; o < (int32_t)out.count; ++o) {
-        /* offset of the first input element of output o: its kept coordinates, row-major */
-        int32_t rest = o, base = 0, idx[TPR_MAX_DIMS], off;
+        int32_t off = base;
         uint32_t sum = 0;
-        for (d = (int32_t)in.ndims - 1; d >= 0; --d) {
-            idx[d] = 0;
-            if (!(reduced & (1u << d))) {
-                base += (rest % in.dims[d]) * stride[d];
-                rest /= in.dims[d];
-            }
-        }
-        for (j = 0, off = base; j < n; ++j) {
-            sum += (uint32_t)(int32_t)((const int8_t *)in.data)[off];
-            for (d = (int32_t)in.ndims - 1; d >= 0; --d) { /* next reduced coordinate */
-                if (!(reduced & (1u << d))) {
-                    continue;
-                }
-                off += stride[d];
-                if (++idx[d] < in.dims[d]) {
-                    break;
-                }
-                off -= stride[d] * in.dims[d];
-                idx[d] = 0;
-            }
+        for (j = 0; j < n; j += inner) {
+            const int8_t *p = (const int8_t *)in.data + off;
+            k = inner;
+            do {
+                sum += (uint32_t)(int32_t)*p;
+                p += step;
+            } while (--k > 0);
+            off = next(off, idx, &in, stride, reduced, top);
         }
         sum -= (uint32_t)in.zp * (uint32_t)n;
         ((int8_t *)out.data)[o] = tpr_clamp8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp, -128, 127);
+        base = next(base, idx, &in, stride, ~reduced, (int32_t)in.ndims);
     }
     return TPR_OK;
 }

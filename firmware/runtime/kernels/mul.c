@@ -18,9 +18,8 @@ tpr_status_t tpr_k_mul(tpr_ctx_t *c)
     uint32_t i;
     int flat;
 
-    if ((st = tpr_in(c, 0, &a)) || (st = tpr_in(c, 1, &b)) || (st = tpr_out(c, 0, &out)) ||
-        (st = tpr_check_int8(c, &a, 1)) || (st = tpr_check_int8(c, &b, 1)) ||
-        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_bcast_init(c, &a, &b, &out, &bc)) ||
+    if ((st = tpr_io(c, &a, &b, &out, TPR_IO_INQ | TPR_IO_IN1Q | TPR_IO_OUTQ)) ||
+        (st = tpr_bcast_init(c, &a, &b, &out, &bc)) ||
         (st = tpr_activation(c, tpr_opt(c, ACTIVATION, 1, 0), &out, &lo, &hi))) {
         return st;
     }

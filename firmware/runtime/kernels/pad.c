@@ -9,14 +9,12 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
 {
     tpr_tensor_t in, pads, cv, out;
     tpr_status_t st;
-    int32_t before[TPR_MAX_DIMS], idx[TPR_MAX_DIMS], d, nd, inner, run;
-    uint32_t r, end;
+    int32_t before[TPR_MAX_DIMS], d, nd;
+    uint32_t r, end, run;
     int has_cv;
     int8_t value;
 
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_in(c, 1, &pads)) || (st = tpr_out(c, 0, &out)) ||
-        (st = tpr_check_int8(c, &in, 0)) || (st = tpr_check_int8(c, &out, 0)) ||
-        (st = tpr_check_rank(c, &in, 1, 5))) {
+    if ((st = tpr_io(c, &in, &pads, &out, TPR_IO_IN8 | TPR_IO_OUT8 | TPR_IO_RANK(5))) != TPR_OK) {
         return st;
     }
     has_cv = tpr_in_opt(c, 2, &cv, &st);
@@ -35,7 +33,6 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
             return TPR_FAIL(c, TPR_ERR_SHAPE, out.index, "output shape does not match the paddings");
         }
         before[d] = p[0];
-        idx[d] = 0;
     }
     if (has_cv && (cv.type != TPR_TYPE_INT8 || cv.count != 1 || cv.zp != out.zp || cv.scale != out.scale)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, cv.index, "constant_values must be one int8 on the output's scale");
@@ -49,36 +46,28 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
      * ones after it, contiguous in the input and the output (the image of an NHWC pad of H and
      * W: one row of W x C bytes). A run never lands below where it starts, so the moves are
      * exact when the plan puts the output over the input, starting at the same byte. */
-    for (inner = nd - 1; inner > 0 && out.dims[inner] == in.dims[inner]; --inner) {
-    }
-    for (run = 1, d = inner; d < nd; ++d) {
-        run *= in.dims[d];
-    }
-    for (d = 0; d < inner; ++d) {
-        idx[d] = in.dims[d] - 1;
+    for (d = nd - 1, run = (uint32_t)in.dims[d]; d > 0 && out.dims[d] == in.dims[d];) {
+        run *= (uint32_t)in.dims[--d];
     }
     end = out.bytes;
-    for (r = run > 0 ? in.count / (uint32_t)run : 0; r-- > 0;) {
-        uint32_t o = 0, n = (uint32_t)run, gap, k;
-        for (d = 0; d < nd; ++d) {
-            o = o * (uint32_t)out.dims[d] + (uint32_t)(before[d] + (d < inner ? idx[d] : 0));
+    for (r = in.count; r > 0;) {
+        uint32_t o = 0, s = 1, e, n = run, gap, k;
+        r -= run; /* the run's first element, and its place in the output */
+        for (d = nd - 1, e = r; d >= 0; --d) {
+            o += ((uint32_t)before[d] + e % (uint32_t)in.dims[d]) * s;
+            e /= (uint32_t)in.dims[d];
+            s *= (uint32_t)out.dims[d];
         }
         memset(out.data + o + n, (uint8_t)value, end - o - n);
         /* in place, the run moves up by `gap` bytes: copied from its end in pieces of at most
          * `gap` bytes, no piece overlaps its copy */
-        gap = in.data == out.data ? o - r * n : n;
+        gap = in.data == out.data ? o - r : n;
         while (gap > 0 && n > 0) {
             k = n < gap ? n : gap;
             n -= k;
-            memcpy(out.data + o + n, in.data + r * (uint32_t)run + n, k);
+            memcpy(out.data + o + n, in.data + r + n, k);
         }
         end = o;
-        for (d = inner - 1; d >= 0; --d) { /* the input's previous run */
-            if (--idx[d] >= 0) {
-                break;
-            }
-            idx[d] = in.dims[d] - 1;
-        }
     }
     memset(out.data, (uint8_t)value, end);
     return TPR_OK;

@@ -13,15 +13,24 @@ tpr_status_t tpr_pool(tpr_ctx_t *c, int avg)
 {
     tpr_tensor_t in, out;
     tpr_status_t st;
-    int32_t sh, sw, fh, fw, ph, pw, lo, hi, b, oy, ox, ch, fy, fx;
-    uint32_t padding = tpr_opt(c, PADDING, 1, 0);
+    /* g: stride h, w, filter h, w; pad h, w */
+    int32_t g[6], lo, hi, fy, fx, k, ch, H, W, C;
     int8_t *y;
-    if ((st = tpr_int8(c, 0, 0, &in, 4, 4)) || (st = tpr_int8(c, 1, 0, &out, 4, 4)) ||
-        (st = tpr_opt_pos(c, STRIDE_H, 0, &sh)) || (st = tpr_opt_pos(c, STRIDE_W, 0, &sw)) ||
-        (st = tpr_opt_pos(c, FILTER_H, 0, &fh)) || (st = tpr_opt_pos(c, FILTER_W, 0, &fw)) ||
-        (st = tpr_padding(c, &out, padding, in.dims[1], fh, sh, 1, out.dims[1], &ph)) ||
-        (st = tpr_padding(c, &out, padding, in.dims[2], fw, sw, 1, out.dims[2], &pw)) ||
-        (st = tpr_activation(c, tpr_opt(c, ACTIVATION, 1, 0), &out, &lo, &hi))) {
+    uint32_t padding = tpr_opt(c, PADDING, 1, 0);
+    if ((st = tpr_int8(c, 0, 0, &in, 4, 4)) || (st = tpr_int8(c, 1, 0, &out, 4, 4))) {
+        return st;
+    }
+    for (k = 0; k < 4; ++k) { /* fields STRIDE_H, STRIDE_W, FILTER_H, FILTER_W */
+        if ((st = tpr_opt_pos(c, (unsigned)(k ^ 1) + 1u, 0, &g[k])) != TPR_OK) {
+            return st;
+        }
+    }
+    for (k = 1; k < 3; ++k) {
+        if ((st = tpr_padding(c, &out, padding, in.dims[k], g[k + 1], g[k - 1], 1, out.dims[k], &g[k + 3])) != TPR_OK) {
+            return st;
+        }
+    }
+    if ((st = tpr_activation(c, tpr_opt(c, ACTIVATION, 1, 0), &out, &lo, &hi)) != TPR_OK) {
         return st;
     }
     if (in.dims[0] != out.dims[0] || in.dims[3] != out.dims[3] || in.zp != out.zp) {
@@ -30,36 +39,32 @@ tpr_status_t tpr_pool(tpr_ctx_t *c, int avg)
     if (!c->eval) {
         return TPR_OK;
     }
+    H = in.dims[1];
+    W = in.dims[2];
+    C = in.dims[3];
     y = (int8_t *)out.data;
-    for (b = 0; b < out.dims[0]; ++b) {
-        for (oy = 0; oy < out.dims[1]; ++oy) {
-            int32_t iy0 = oy * sh - ph;
-            int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            int32_t fy1 = fh < in.dims[1] - iy0 ? fh : in.dims[1] - iy0;
-            for (ox = 0; ox < out.dims[2]; ++ox) {
-                int32_t ix0 = ox * sw - pw;
-                int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                int32_t fx1 = fw < in.dims[2] - ix0 ? fw : in.dims[2] - ix0;
-                for (ch = 0; ch < out.dims[3]; ++ch) {
-                    int32_t acc = avg ? 0 : -128, n = 0;
-                    for (fy = fy0; fy < fy1; ++fy) {
-                        for (fx = fx0; fx < fx1; ++fx) {
-                            int32_t v = ((const int8_t *)in.data)[((b * in.dims[1] + iy0 + fy) *
-                                                                       in.dims[2] + ix0 + fx) *
-                                                                      in.dims[3] + ch];
-                            acc = avg ? acc + v : (v > acc ? v : acc);
-                            ++n;
-                        }
-                    }
-                    if (avg) {
-                        if (n == 0) {
-                            return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "window outside the input");
-                        }
-                        acc = acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n;
-                    }
-                    *y++ = tpr_clamp8(acc, lo, hi);
+    for (k = 0; k < (int32_t)out.count / C; ++k) { /* output pixel k: (b, oy, ox) */
+        int32_t ox = k % out.dims[2], oy = k / out.dims[2] % out.dims[1], b = k / out.dims[2] / out.dims[1];
+        int32_t iy0 = oy * g[0] - g[4], ix0 = ox * g[1] - g[5];
+        int32_t fy0 = iy0 < 0 ? -iy0 : 0, fy1 = g[2] < H - iy0 ? g[2] : H - iy0;
+        int32_t fx0 = ix0 < 0 ? -ix0 : 0, fx1 = g[3] < W - ix0 ? g[3] : W - ix0;
+        for (ch = 0; ch < C; ++ch) {
+            /* the window's first cell, index of (iy0, ix0): negative when padded */
+            int32_t base = ((b * H + iy0) * W + ix0) * C + ch, acc = avg ? 0 : -128, n = 0;
+            for (fy = fy0; fy < fy1; ++fy) {
+                for (fx = fx0; fx < fx1; ++fx) {
+                    int32_t v = ((const int8_t *)in.data)[base + (fy * W + fx) * C];
+                    acc = avg ? acc + v : (v > acc ? v : acc);
+                    ++n;
                 }
             }
+            if (avg) {
+                if (n == 0) {
+                    return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "window outside the input");
+                }
+                acc = acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n;
+            }
+            *y++ = tpr_clamp8(acc, lo, hi);
         }
     }
     return TPR_OK;

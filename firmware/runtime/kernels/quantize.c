@@ -5,20 +5,20 @@
 
 #if TPR_OP_QUANTIZE
 
-/* round(v / scale) + zp, clamped to int8, in float as TFLite does */
-static int8_t quantize_one(float v, float scale, int32_t zp)
+/* round(v / scale) in float as TFLite does, far outside int8 (or NaN) as +-1000 (saturates) */
+static int32_t quantize_one(float v, float scale)
 {
     float y = v / scale, a;
     int32_t t;
     if (!(y > -1000.0f && y < 1000.0f)) {
-        return (int8_t)(y > 0.0f ? 127 : -128); /* far outside int8 (or NaN): saturate */
+        return y > 0.0f ? 1000 : -1000;
     }
     a = y < 0.0f ? -y : y;
     t = (int32_t)a;
     if (a - (float)t >= 0.5f) {
         ++t;
     }
-    return tpr_clamp8((y < 0.0f ? -t : t) + zp, -128, 127);
+    return y < 0.0f ? -t : t;
 }
 
 tpr_status_t tpr_k_quantize(tpr_ctx_t *c)
@@ -26,11 +26,10 @@ tpr_status_t tpr_k_quantize(tpr_ctx_t *c)
     tpr_tensor_t in, out;
     tpr_status_t st;
     int32_t m = 0;
-    int s = 0;
+    int s = 0, ok;
     uint32_t i;
     float scale;
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &out, 1)) ||
-        (st = tpr_check_same_count(c, &in, &out))) {
+    if ((st = tpr_io(c, &in, 0, &out, TPR_IO_OUTQ | TPR_IO_SAME)) != TPR_OK) {
         return st;
     }
     if (out.scales.len != 1) {
@@ -40,32 +39,30 @@ tpr_status_t tpr_k_quantize(tpr_ctx_t *c)
         if ((st = tpr_check_int8(c, &in, 1)) != TPR_OK) {
             return st;
         }
-        if (!tpr_mult_ratio(in.scale, out.scale, &m, &s)) {
-            return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite, or scale ratio too large");
-        }
+        ok = tpr_mult_ratio(in.scale, out.scale, &m, &s);
     } else if (in.type != TPR_TYPE_FLOAT32) {
         return TPR_FAIL(c, TPR_ERR_TYPE, in.index, "QUANTIZE input must be float32 or int8");
     } else {
         tpr_real_t r;
-        if (!tpr_real_f32(out.scale, &r)) {
-            return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite, or scale ratio too large");
-        }
+        ok = tpr_real_f32(out.scale, &r);
+    }
+    if (!ok) {
+        return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "scale not positive and finite, or scale ratio too large");
     }
     if (!c->eval) {
         return TPR_OK;
     }
-    if (in.type == TPR_TYPE_INT8) {
-        for (i = 0; i < in.count; ++i) {
-            int32_t x = ((const int8_t *)in.data)[i] - in.zp;
-            ((int8_t *)out.data)[i] = tpr_clamp8(tpr_mbqm(x, m, s) + out.zp, -128, 127);
-        }
-        return TPR_OK;
-    }
     memcpy(&scale, &out.scale, 4);
     for (i = 0; i < in.count; ++i) {
-        float v;
-        memcpy(&v, in.data + 4u * i, 4);
-        ((int8_t *)out.data)[i] = quantize_one(v, scale, out.zp);
+        int32_t v;
+        if (in.type == TPR_TYPE_INT8) {
+            v = tpr_mbqm(((const int8_t *)in.data)[i] - in.zp, m, s);
+        } else {
+            float x;
+            memcpy(&x, in.data + 4u * i, 4);
+            v = quantize_one(x, scale);
+        }
+        ((int8_t *)out.data)[i] = tpr_clamp8(v + out.zp, -128, 127);
     }
     return TPR_OK;
 }

@@ -8,16 +8,6 @@
 
 enum { BETA = 0 };
 
-static int clz32(uint32_t x)
-{
-    int n = 0;
-    while ((x & 0x80000000u) == 0) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
 {
     tpr_tensor_t in, out;
@@ -26,9 +16,8 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
     int32_t mult, diff_min, depth, rows, r, i;
     int shift;
 
-    if ((st = tpr_in(c, 0, &in)) || (st = tpr_out(c, 0, &out)) || (st = tpr_check_int8(c, &in, 1)) ||
-        (st = tpr_check_int8(c, &out, 1)) || (st = tpr_check_rank(c, &in, 1, TPR_MAX_DIMS)) ||
-        (st = tpr_check_same_count(c, &in, &out))) {
+    if ((st = tpr_io(c, &in, 0, &out,
+                     TPR_IO_INQ | TPR_IO_OUTQ | TPR_IO_RANK(TPR_MAX_DIMS) | TPR_IO_SAME)) != TPR_OK) {
         return st;
     }
     if (out.zp != -128 || out.scale != 0x3B800000u) {
@@ -67,7 +56,8 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
     for (r = 0; r < rows; ++r) {
         const int8_t *x = (const int8_t *)in.data + r * depth;
         int8_t *y = (int8_t *)out.data + r * depth;
-        int32_t mx = -128, sum = 0, headroom, over_unit, recip, exponent;
+        int32_t mx = -128, sum = 0, headroom, recip, exponent;
+        uint32_t u;
         for (i = 0; i < depth; ++i) {
             mx = x[i] > mx ? x[i] : mx;
         }
@@ -78,14 +68,16 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
                 sum = tpr_add_w(sum, tpr_rdbpot(e, 12)); /* Rescale<12> */
             }
         }
-        /* GetReciprocal(sum, 12) */
-        headroom = clz32((uint32_t)sum);
-        over_unit = 12 - headroom;
-        recip = tpr_one_over_one_plus_x((int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
-        exponent = over_unit + 31 - 8;
-        if (exponent < 0 || exponent > 31) {
+        /* GetReciprocal(sum, 12): the sum shifted left by its leading zeros, 32 of them (and 0
+         * left) when it wrapped to 0, as TFLite's CountLeadingZeros and x86's shift give */
+        for (headroom = 0, u = (uint32_t)sum; headroom < 32 && !(u & 0x80000000u); ++headroom) {
+            u <<= 1;
+        }
+        exponent = 12 - headroom + 31 - 8; /* the sum's exponent, at most 35 */
+        if (exponent > 31) {
             return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "softmax sum out of range");
         }
+        recip = tpr_one_over_one_plus_x((int32_t)(u - 0x80000000u));
         for (i = 0; i < depth; ++i) {
             int32_t diff = x[i] - mx, v = -128;
             if (diff >= diff_min) {

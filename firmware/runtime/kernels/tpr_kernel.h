@@ -174,6 +174,16 @@ static inline int32_t tpr_rescale(int32_t x, const tpr_mq_t *q)
 #endif
 }
 
+/* Input 0 (and input 1 if in1 is given) and output 0 of an operator, then the checks `how` asks
+ * for, in this order: input 0 int8 (IN8) or quantized int8 (INQ), input 1 quantized int8, output
+ * int8 or quantized int8, input 0 of rank 1..hi (TPR_IO_RANK(hi)), as many elements in as out
+ * (broadcast.c). */
+enum { TPR_IO_IN8 = 1, TPR_IO_INQ = 3, TPR_IO_IN1Q = 4, TPR_IO_OUT8 = 8, TPR_IO_OUTQ = 24,
+       TPR_IO_SAME = 32 };
+#define TPR_IO_RANK(hi) ((unsigned)(hi) << 8)
+tpr_status_t tpr_io(tpr_ctx_t *c, tpr_tensor_t *in, tpr_tensor_t *in1, tpr_tensor_t *out,
+                    unsigned how);
+
 /* Broadcasting of two inputs to the output shape (numpy rules, shapes aligned on the right). */
 typedef struct {
     uint32_t n;                          /* rank of the output */
@@ -186,8 +196,7 @@ tpr_status_t tpr_bcast_init(tpr_ctx_t *c, const tpr_tensor_t *a, const tpr_tenso
                             const tpr_tensor_t *out, tpr_bcast_t *bc);
 void tpr_bcast_next(tpr_bcast_t *bc);
 
-/* LOGISTIC/TANH input rescaling to Q4.27: multiplier, shift and saturation radius. */
-tpr_status_t tpr_q4_params(tpr_ctx_t *c, const tpr_tensor_t *in, int32_t *mult, int *shift,
-                           int32_t *radius);
+/* LOGISTIC (tanh 0) and TANH (tanh 1): validation and loop (logistic.c). */
+tpr_status_t tpr_logistic_tanh(tpr_ctx_t *c, int tanh);
 
 #endif
