@@ -236,6 +236,30 @@ def test_activation_ranges_match_float_division(lib):
     assert not bad, bad[:3]
 
 
+def test_activation_ranges_at_int32_extremes(lib):
+    """Every activation with quotients of any size (scales down to 2^-32, where 6 / scale no
+    longer fits an int32 and the range is refused) around any int32 zero point: zero point -/+
+    quotient without overflow, then clamped to int8."""
+    lo, hi = ctypes.c_int32(), ctypes.c_int32()
+    lib.tpr_act_range.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int32,
+                                  ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int32)]
+    rng = np.random.default_rng(7)
+    zps = [I32_MIN, I32_MIN + 1, -(2**30), -1000, -129, -128, 0, 127, 128, 1000, 2**30, I32_MAX]
+    bad = []
+    for _ in range(400):
+        scale = np.float32(2.0 ** rng.uniform(-32, 8))
+        for zp in zps + [int(rng.integers(I32_MIN, I32_MAX, endpoint=True))]:
+            for act, limit in ((0, 0.0), (1, 0.0), (3, 6.0), (2, 1.0)):
+                v = math.floor(float(np.float32(limit) / scale) + 0.5) if act >= 2 else 0
+                exp_ok = v < 2**31
+                exp_lo = -128 if act == 0 else min(max(zp - (v if act == 2 else 0), -128), 127)
+                exp_hi = 127 if act < 2 else min(max(zp + v, -128), 127)
+                ok = lib.tpr_act_range(act, _f32_bits(float(scale)), zp, ctypes.byref(lo), ctypes.byref(hi))
+                if bool(ok) != exp_ok or (ok and (lo.value, hi.value) != (exp_lo, exp_hi)):
+                    bad.append((act, float(scale), zp, ok, (lo.value, hi.value), (exp_lo, exp_hi)))
+    assert not bad, bad[:3]
+
+
 class _Real(ctypes.Structure):
     """tpr_real_t: value m * 2^e."""
 

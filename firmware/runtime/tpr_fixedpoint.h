@@ -131,8 +131,8 @@ typedef struct {
 /* Decode a positive, finite float32; returns 0 for zero/negative/inf/nan. */
 int tpr_real_f32(uint32_t bits, tpr_real_t *r);
 tpr_real_t tpr_real_mul(tpr_real_t a, tpr_real_t b); /* exact: mantissas below 2^32 */
-tpr_real_t tpr_real_round(tpr_real_t x, int bits);   /* nearest-even to `bits` significant bits */
-/* n/d rounded to `bits`; n at most 48 significant bits, d at most 24 (else returns zero) */
+/* n/d rounded to `bits` (at most 53) significant bits, nearest-even; n at most 48 significant
+ * bits, d at most 24 (else returns zero) */
 tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits);
 int tpr_real_cmp(tpr_real_t a, tpr_real_t b);
 /* TFLite QuantizeMultiplier(double): m in [2^30, 2^31), value = m * 2^(shift-31). x must be a
@@ -143,8 +143,8 @@ void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift);
 
 /* A divisor prepared once for many divisions by it (the output scale of a layer, tpr_quant.c). */
 typedef struct {
-    uint64_t r;  /* floor(2^87 / dd), 2^64 - 1 for dd = 2^23 */
-    uint32_t dd; /* the divisor normalised into [2^23, 2^24); 0: none */
+    uint64_t r;  /* floor((2^87 - 1) / dd): floor(2^87 / dd) but 2^64 - 1 for dd = 2^23 */
+    uint32_t dd; /* the divisor normalised into [2^23, 2^24) */
     int32_t e;   /* divisor = dd * 2^e */
 } tpr_div_t;
 

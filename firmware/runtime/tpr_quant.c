@@ -11,6 +11,12 @@
 
 #include "tpr_fixedpoint.h"
 
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline)) /* one copy for the cold and the per-channel callers */
+#else
+#define NOINLINE
+#endif
+
 static int bitlen(uint64_t x)
 {
 #if defined(__GNUC__) && (defined(__ARM_FEATURE_CLZ) || !defined(__arm__))
@@ -50,64 +56,68 @@ static int bitlen(uint64_t x)
 #endif
 }
 
-int tpr_real_f32(uint32_t bits, tpr_real_t *r)
+/* A positive, finite float32 as m * 2^e (m < 2^24); 0 (and {0, 0}) for any other. Inline in
+ * tpr_mult_channel at -O2: a call of the cold tpr_real_f32 there (GCC then compiles what follows
+ * it as cold too) costs 4 % of fc-autoencoder's time in the smallest arena. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int f32_real(uint32_t bits, tpr_real_t *r)
 {
-    uint32_t ex = (bits >> 23) & 0xFFu, fr = bits & 0x7FFFFFu;
-    r->m = 0;
-    r->e = 0;
-    if ((bits >> 31) != 0 || ex == 0xFFu || (ex == 0 && fr == 0)) {
-        return 0;
+    uint32_t ex = bits >> 23, m = bits & 0x7FFFFFu; /* ex with the sign bit: 256 and up if negative */
+    const int ok = ex < 0xFFu && bits != 0;         /* not negative, infinite, NaN or zero */
+    if (ex != 0) {
+        m |= 0x800000u;
+    } else { /* subnormal: 2^-149 units */
+        ex = 1;
     }
-    if (ex == 0) { /* subnormal */
-        r->m = fr;
-        r->e = -149;
-    } else {
-        r->m = fr | 0x800000u;
-        r->e = (int32_t)ex - 150;
+    if (!ok) {
+        m = 0;
+        ex = 150;
     }
-    return 1;
+    r->m = m;
+    r->e = (int32_t)ex - 150;
+    return ok;
+}
+
+TPR_COLD int tpr_real_f32(uint32_t bits, tpr_real_t *r)
+{
+    return f32_real(bits, r);
 }
 
 tpr_real_t tpr_real_mul(tpr_real_t a, tpr_real_t b)
 {
     tpr_real_t r;
-    r.m = a.m * b.m;
+    r.m = (uint64_t)(uint32_t)a.m * (uint32_t)b.m;
     r.e = a.e + b.e;
     return r;
 }
 
-/* Round m * 2^e (m below 2^62) to `bits` significant bits, nearest-even; `sticky` says nonzero
- * bits were lost below m already. The sticky bit becomes one more bit below m, and then
- * nearest-even is adding half the dropped weight minus one, plus the lowest kept bit. */
-static tpr_real_t round_sticky(uint64_t m, int32_t e, int bits, int sticky)
+/* m * 2^*e rounded to `bits` significant bits, nearest-even, one bit at a time (a few times per
+ * layer at most): `half` is the last bit shifted out, `sticky` whether any before it was set;
+ * rounding up to 2^bits goes round once more. A quotient's nonzero remainder is its lowest bit
+ * set (div_floor): with 57 bits and `bits` at most 55, that bit lies below the halfway bit, where
+ * it only says "nonzero below". */
+TPR_COLD NOINLINE static uint64_t round_to(uint64_t m, int32_t *e, int bits)
 {
-    tpr_real_t r;
-    int s = bitlen(m) - bits;
-    if (s > 0) {
-        m = (m << 1) | (uint64_t)(sticky != 0);
-        m = (m + ((((uint64_t)1) << s) - 1u) + ((m >> (s + 1)) & 1u)) >> (s + 1);
-        e += s;
-        if ((m >> bits) != 0) {
+    unsigned half = 0, sticky = 0;
+    int32_t k = *e;
+    for (;;) {
+        while (bitlen(m) > bits) {
+            sticky |= half;
+            half = (unsigned)m & 1u;
             m >>= 1;
-            ++e;
+            ++k;
         }
+        if ((half & (sticky | (unsigned)m)) == 0) {
+            break;
+        }
+        ++m;
+        half = 0;
     }
-    r.m = m;
-    r.e = e;
-    return r;
+    *e = k;
+    return m;
 }
-
-TPR_COLD tpr_real_t tpr_real_round(tpr_real_t x, int bits)
-{
-    return round_sticky(x.m, x.e, bits, 0);
-}
-
-/* Unrolled at -O2 and up: the divisions run once per output channel and invoke. */
-#if defined(__GNUC__) && !defined(__clang__) && !TPR_SMALL
-#define TPR_UNROLL _Pragma("GCC unroll 4")
-#else
-#define TPR_UNROLL
-#endif
 
 /* One base-256 digit of the quotient: the remainder *r (below dd) with the next byte appended. */
 static uint32_t div_step(uint32_t *r, uint32_t dd, uint32_t byte)
@@ -117,84 +127,78 @@ static uint32_t div_step(uint32_t *r, uint32_t dd, uint32_t byte)
     return digit;
 }
 
-/* Quotients n / d for n with at most 48 significant bits (a product of two floats) and d at most
- * 24 (a float): N = n normalised into [2^47, 2^48), D = d into [2^23, 2^24), q = floor(N 2^32 / D)
- * (56 or 57 bits) with q * 2^*e the value, and the remainder N 2^32 - q D. They return 0 for a
- * zero or too long operand. */
+/* Quotients n 2^*e / d for n with at most 48 significant bits (a product of two floats) and d at
+ * most 24 (a float): D = d normalised into [2^23, 2^24), N = n into [D 2^24, D 2^25) (49 bits at
+ * most), q = floor(N 2^32 / D) in [2^56, 2^57) with q * 2^*e the value, its lowest bit set if the
+ * remainder N 2^32 - q D is not zero. They return 0 for a zero or too long operand. */
 #if TPR_SMALL
 /* -Os: long division in base 256 with 32-bit divides (a remainder below D and one more byte fit
- * 32 bits): the top 24 bits of N in one step (digit 0 or 1), then its 3 other bytes into the
- * high word of q, 4 zero bytes into the low word. */
-static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32_t *rem)
+ * 32 bits): N's top 25 bits give the digit 1, then its 3 other bytes and 4 zero bytes. */
+static uint64_t div_floor(uint64_t n, int32_t *e, const tpr_real_t *d)
 {
-    const int ln = bitlen(n.m), ld = bitlen(d.m);
-    uint64_t nn;
-    uint32_t dd, r, low, hi, lo = 0;
-    int i;
+    const int ln = bitlen(n), ld = bitlen(d->m);
+    int sh = 48 - ln, i;
+    uint64_t q = 1;
+    uint32_t dd, r, low;
     if (ln == 0 || ld == 0 || ln > 48 || ld > 24) {
         return 0;
     }
-    nn = n.m << (48 - ln);
-    dd = (uint32_t)(d.m << (24 - ld));
-    r = (uint32_t)(nn >> 24);
-    low = (uint32_t)nn & 0xFFFFFFu; /* N's other 3 bytes */
-    hi = r / dd;
-    r -= hi * dd;
-    for (i = 16; i >= 0; i -= 8) {
-        hi = (hi << 8) | div_step(&r, dd, (low >> i) & 0xFFu);
+    dd = (uint32_t)(d->m << (24 - ld));
+    n <<= sh;
+    if ((uint32_t)(n >> 24) < dd) {
+        n <<= 1;
+        ++sh;
     }
-    for (i = 0; i < 4; ++i) {
-        lo = (lo << 8) | div_step(&r, dd, 0);
+    r = (uint32_t)(n >> 24) - dd;
+    low = (uint32_t)n << 8; /* N's other 3 bytes on top, zeros below */
+    for (i = 0; i < 7; ++i) {
+        q = (q << 8) | div_step(&r, dd, low >> 24);
+        low <<= 8;
     }
-    *q = ((uint64_t)hi << 32) | lo;
-    *e = (n.e - (48 - ln)) - (d.e - (24 - ld)) - 32;
-    *rem = r;
-    return 1;
+    *e -= sh + d->e - (24 - ld) + 32;
+    return q | (r != 0);
 }
 #else
 /* -O2: by a reciprocal of the divisor, which a layer's channels share (tpr_mult_layer): D, its
- * exponent, and R = floor(2^87 / D) (2^64 - 1 for D = 2^23, where it would be 2^64), by long
- * division as above, once. */
-static int div_prepare(tpr_real_t d, tpr_div_t *dv)
+ * exponent, and R = floor((2^87 - 1) / D) (floor(2^87 / D) but for D = 2^23, where that would be
+ * 2^64), by long division as above, once: 2^23 - 1 (below D), then eight 0xFF bytes. */
+static int div_prepare(const tpr_real_t *d, tpr_div_t *dv)
 {
-    const int ld = bitlen(d.m);
-    uint32_t r = (uint32_t)1 << 23;
+    const int ld = bitlen(d->m);
+    uint32_t r = 0x7FFFFFu;
     uint64_t q = 0;
     int i;
-    dv->r = 0;
-    dv->dd = 0;
-    dv->e = 0;
     if (ld == 0 || ld > 24) {
         return 0;
     }
-    dv->dd = (uint32_t)(d.m << (24 - ld));
-    dv->e = d.e - (24 - ld);
-    if (dv->dd == r) {
-        dv->r = ~(uint64_t)0;
-        return 1;
-    }
-    TPR_UNROLL
-    for (i = 0; i < 8; ++i) { /* 2^87 / D: 2^23 (below D), then eight zero bytes */
-        q = (q << 8) | div_step(&r, dv->dd, 0);
+    dv->dd = (uint32_t)(d->m << (24 - ld));
+    dv->e = d->e - (24 - ld);
+    for (i = 0; i < 8; ++i) {
+        q = (q << 8) | div_step(&r, dv->dd, 0xFFu);
     }
     dv->r = q;
     return 1;
 }
 
-/* N R / 2^55 is below N 2^32 / D by less than N / 2^55 < 2^-7, so its floor (from the 112-bit
+/* N R / 2^55 is below N 2^32 / D by less than N / 2^55 < 2^-6, so its floor (from the 113-bit
  * product) is q or q - 1; the remainder of that estimate is below 2 D < 2^25, so its low 32 bits
  * are all of it, and N 2^32 has none: -est D mod 2^32. One comparison corrects the estimate. */
-static int div_floor_by(tpr_real_t n, const tpr_div_t *dv, uint64_t *q, int32_t *e, uint32_t *rem)
+static uint64_t div_floor_by(uint64_t n, int32_t *e, const tpr_div_t *dv)
 {
-    const int ln = bitlen(n.m);
-    uint64_t nn, p0, p1, p2, mid, hi, est;
+    const int ln = bitlen(n);
+    int sh = 48 - ln;
+    uint64_t p0, p1, p2, mid, hi, est;
     uint32_t nl, nh, rl, rh, r;
-    if (ln == 0 || ln > 48 || dv->dd == 0) {
+    if (ln == 0 || ln > 48) {
         return 0;
     }
-    nn = n.m << (48 - ln);
-    nl = (uint32_t)nn;
-    nh = (uint32_t)(nn >> 32);
+    n <<= sh;
+    if ((uint32_t)(n >> 24) < dv->dd) {
+        n <<= 1;
+        ++sh;
+    }
+    nl = (uint32_t)n;
+    nh = (uint32_t)(n >> 32);
     rl = (uint32_t)dv->r;
     rh = (uint32_t)(dv->r >> 32);
     p0 = (uint64_t)nl * rl;
@@ -208,29 +212,33 @@ static int div_floor_by(tpr_real_t n, const tpr_div_t *dv, uint64_t *q, int32_t 
         ++est;
         r -= dv->dd;
     }
-    *q = est;
-    *e = (n.e - (48 - ln)) - dv->e - 32;
-    *rem = r;
-    return 1;
+    *e -= sh + dv->e + 32;
+    return est | (r != 0);
 }
 
-static int div_floor(tpr_real_t n, tpr_real_t d, uint64_t *q, int32_t *e, uint32_t *rem)
+static uint64_t div_floor(uint64_t n, int32_t *e, const tpr_real_t *d)
 {
     tpr_div_t dv;
-    return div_prepare(d, &dv) && div_floor_by(n, &dv, q, e, rem);
+    return div_prepare(d, &dv) ? div_floor_by(n, e, &dv) : 0;
 }
 #endif
 
+/* *q = n / d rounded to `bits` (at most 55) significant bits, nearest-even; {0, 0} for a zero or
+ * too long operand */
+TPR_COLD static void div_round(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q)
+{
+    q->e = n->e;
+    q->m = round_to(div_floor(n->m, &q->e, d), &q->e, bits);
+    if (q->m == 0) {
+        q->e = 0;
+    }
+}
+
 TPR_COLD tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
 {
-    uint64_t q;
-    int32_t e;
-    uint32_t rem;
-    tpr_real_t z = {0, 0};
-    if (!div_floor(n, d, &q, &e, &rem)) {
-        return z;
-    }
-    return round_sticky(q, e, bits, rem != 0);
+    tpr_real_t q;
+    div_round(&n, &d, bits, &q);
+    return q;
 }
 
 #if TPR_SINGLE_ROUNDING
@@ -252,75 +260,69 @@ TPR_COLD int tpr_real_cmp(tpr_real_t a, tpr_real_t b)
 }
 #endif
 
-/* The end of QuantizeMultiplier: q in [2^30, 2^31] with value q * 2^(sh-31). */
-#if TPR_SMALL
-__attribute__((noinline))
-#endif
-static void multiplier_out(uint64_t q, int32_t sh, int32_t *m, int *shift)
+/* QuantizeMultiplier(double) of a value q * 2^e, q below 2^57: exact (below 2^54), or the floor
+ * of a quotient in [2^56, 2^57) (its lowest bit may be the sticky bit) which TFLite rounds to a
+ * double first. Let Q be the value scaled into [2^30, 2^31): the double holds Q rounded to 22
+ * fraction bits, nearest-even, and QuantizeMultiplier (frexp, then round(Q) with ties away from
+ * zero) rounds that up exactly when frac(Q) >= 1/2 - 2^-23 (at 1/2 - 2^-23 itself the double's
+ * tie goes to the even 1/2). That is floor((t + 2^22 + 1) / 2^23) for t = floor(Q 2^23) =
+ * floor(q / 8) (q shifted into [2^56, 2^57)): no remainder is needed, and as floor((floor(x) +
+ * c) / N) == floor((x + c) / N), one shift does both divisions. For an exact q of at most 53
+ * bits, Q is a multiple of 2^-22: round(Q) too. q == 0 gives 0, 0. Returns 0 for a multiplier
+ * needing a left shift above 31 (undefined in TFLite too). */
+NOINLINE static int quantize_q(uint64_t q, int32_t e, int32_t *m, int *shift)
 {
-    if (q == (((uint64_t)1) << 31)) {
-        q >>= 1;
-        ++sh;
+    uint32_t r;
+    while (q != 0 && (q >> 56) == 0) {
+        q <<= 1;
+        --e;
     }
-    if (sh < -31) {
-        sh = 0;
-        q = 0;
+    r = (uint32_t)((q + (((((uint64_t)1) << 22) + 1u) << 3)) >> 26); /* at most 2^31 */
+    e += 57; /* r * 2^(e - 31) */
+    if ((r >> 31) != 0) {
+        r >>= 1;
+        ++e;
+    }
+    if (e < -31 || r == 0) {
+        e = 0;
+        r = 0;
     }
 #if TPR_SINGLE_ROUNDING
-    if (sh > 30) {
-        sh = 30;
-        q = 0x7FFFFFFFu;
+    if (e > 30) {
+        e = 30;
+        r = 0x7FFFFFFFu;
     }
 #endif
-    *m = (int32_t)q;
-    *shift = (int)sh;
+    *m = (int32_t)r;
+    *shift = (int)e;
+    return e <= 31;
 }
 
-/* QuantizeMultiplier(double): frexp, then round(q * 2^31) with ties away from zero. */
+/* QuantizeMultiplier(double) */
 TPR_COLD void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
 {
-    const int len = bitlen(x.m);
-    uint64_t m53;
-    if (len == 0 || len > 53) { /* zero, or not a double */
-        *m = 0;
-        *shift = 0;
-        return;
-    }
-    m53 = x.m << (53 - len);
-    multiplier_out((m53 + (((uint64_t)1) << 21)) >> 22, x.e - (53 - len) + 53, m, shift);
+    (void)quantize_q((x.m >> 53) != 0 ? 0 : x.m, x.e, m, shift); /* not a double: 0 */
 }
 
-/* tpr_quantize_multiplier(tpr_real_div(n, d, 53)) in fewer steps (conv and FC run it once per
- * output channel and invoke). Let Q be n / d scaled into [2^30, 2^31): the double holds Q rounded
- * to 22 fraction bits, nearest-even, and QuantizeMultiplier rounds that half away from zero, so
- * the multiplier is floor(Q) + 1 exactly when frac(Q) >= 1/2 - 2^-23 (at 1/2 - 2^-23 itself the
- * double's tie goes to the even 1/2). That is floor((t + 2^22 + 1) / 2^23) for t = floor(Q 2^23),
- * and t = floor(q / 2^drop) for div_floor's q: no remainder is needed, and as
- * floor((floor(x) + c) / N) == floor((x + c) / N), one shift does both divisions. */
-static void ratio_out(uint64_t q, int32_t e, int32_t *m, int *shift)
+/* QuantizeMultiplier(n / d in double) */
+TPR_COLD static int ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m, int *shift)
 {
-    const int drop = (q >> 56) != 0 ? 3 : 2; /* q >> drop has 54 bits */
-    multiplier_out((q + (((((uint64_t)1) << 22) + 1u) << drop)) >> (23 + drop), e + drop + 54, m, shift);
+    tpr_real_t q;
+    div_round(n, d, 53, &q);
+    return quantize_q(q.m, q.e, m, shift);
 }
 
 TPR_COLD void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
 {
-    uint64_t q;
-    int32_t e;
-    uint32_t rem;
-    *m = 0;
-    *shift = 0;
-    if (div_floor(n, d, &q, &e, &rem)) {
-        ratio_out(q, e, m, shift);
-    }
+    (void)ratio_mult(&n, &d, m, shift);
 }
 
 #if defined(__ARM_FP) && (__ARM_FP & 8) && !defined(TPR_NO_FP64)
 /* Cores with a double-precision FPU (Cortex-M55, Cortex-M7 with FPv5-D16) compute the scales'
  * products and quotients as TFLite does, in IEEE float and double rounded to nearest even, in a
  * few instructions; QuantizeMultiplier's frexp and round are then read off the double's bits as
- * tpr_quantize_multiplier reads them off an exact value. Everywhere else the integer arithmetic
- * above gives the same values. TPR_NO_FP64 turns this off. */
+ * quantize_q reads them off an exact value. Everywhere else the integer arithmetic above gives
+ * the same values. TPR_NO_FP64 turns this off. */
 #define TPR_FP64 1
 
 /* a positive, finite float32 (tpr_real_f32's condition) */
@@ -338,9 +340,8 @@ static int mult_double(double x, int32_t *m, int *shift)
 {
     uint64_t bits;
     memcpy(&bits, &x, 8);
-    multiplier_out(((bits & 0xFFFFFFFFFFFFFull) + (((uint64_t)1) << 52) + (((uint64_t)1) << 21)) >> 22,
-                   (int32_t)(bits >> 52) - 1022, m, shift);
-    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
+    return quantize_q(((bits & 0xFFFFFFFFFFFFFull) | (((uint64_t)1) << 52)) << 4,
+                      (int32_t)(bits >> 52) - 1079, m, shift);
 }
 #else
 #define TPR_FP64 0
@@ -349,11 +350,11 @@ static int mult_double(double x, int32_t *m, int *shift)
 #if !TPR_FP64
 /* input scale x filter scale: exact in double (conv), or rounded to a float first (fc); 0 where
  * that float would be subnormal or infinite */
-static int scales_product(tpr_real_t a, tpr_real_t b, int fc, tpr_real_t *p)
+static int scales_product(const tpr_real_t *a, const tpr_real_t *b, int fc, tpr_real_t *p)
 {
-    *p = tpr_real_mul(a, b);
+    *p = tpr_real_mul(*a, *b);
     if (fc) {
-        *p = tpr_real_round(*p, 24);
+        p->m = round_to(p->m, &p->e, 24);
         if (p->e + 23 < -126 || p->e + 23 > 127) {
             return 0;
         }
@@ -363,19 +364,8 @@ static int scales_product(tpr_real_t a, tpr_real_t b, int fc, tpr_real_t *p)
 #endif
 
 #if !TPR_FP64 && TPR_SMALL
-/* in_s * filt_s / out_s in double: at -Os every scale is decoded with each channel's, the
- * smaller code */
-static int mult3(uint32_t in_s, uint32_t filt_s, uint32_t out_s, int fc, int32_t *m, int *shift)
-{
-    tpr_real_t a, b, c, p;
-    if (!tpr_real_f32(in_s, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(out_s, &c) ||
-        !scales_product(a, b, fc, &p)) {
-        return 0;
-    }
-    tpr_quantize_ratio(p, c, m, shift);
-    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
-}
-
+/* in_s * filt_s / out_s in double: at -Os every scale is decoded with each channel's and divided
+ * by long division, the smaller code */
 int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
 {
     memset(l, 0, sizeof *l);
@@ -388,7 +378,14 @@ int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
 
 int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int *shift)
 {
-    return mult3(l->in_bits, filt_s, l->out_bits, l->fc, m, shift);
+    tpr_real_t a, b, c, p;
+    uint64_t q;
+    if (!tpr_real_f32(l->in_bits, &a) || !tpr_real_f32(filt_s, &b) || !tpr_real_f32(l->out_bits, &c) ||
+        !scales_product(&a, &b, l->fc, &p)) {
+        return 0;
+    }
+    q = div_floor(p.m, &p.e, &c);
+    return quantize_q(q, p.e, m, shift);
 }
 #else
 TPR_COLD int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
@@ -402,8 +399,7 @@ TPR_COLD int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_laye
 #else
     tpr_real_t c;
     memset(l, 0, sizeof *l);
-    l->ok = (uint8_t)(tpr_real_f32(in_s, &l->in) && tpr_real_f32(out_s, &c) &&
-                      div_prepare(c, &l->out));
+    l->ok = (uint8_t)(tpr_real_f32(in_s, &l->in) && tpr_real_f32(out_s, &c) && div_prepare(&c, &l->out));
 #endif
     l->fc = (uint8_t)(fc != 0);
     return l->ok;
@@ -431,17 +427,11 @@ int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int
 #else
     tpr_real_t b, p;
     uint64_t q;
-    int32_t e;
-    uint32_t rem;
-    *m = 0;
-    *shift = 0;
-    if (!l->ok || !tpr_real_f32(filt_s, &b) || !scales_product(l->in, b, l->fc, &p)) {
+    if (!l->ok || !f32_real(filt_s, &b) || !scales_product(&l->in, &b, l->fc, &p)) {
         return 0;
     }
-    if (div_floor_by(p, &l->out, &q, &e, &rem)) {
-        ratio_out(q, e, m, shift);
-    }
-    return *shift <= 31; /* a larger left shift is undefined in TFLite too */
+    q = div_floor_by(p.m, &p.e, &l->out);
+    return quantize_q(q, p.e, m, shift);
 #endif
 }
 #endif
@@ -453,70 +443,45 @@ TPR_COLD int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
     return f32_pos(a_s, &a) && f32_pos(b_s, &b) && mult_double((double)a / (double)b, m, shift);
 #else
     tpr_real_t a, b;
-    if (!tpr_real_f32(a_s, &a) || !tpr_real_f32(b_s, &b)) {
-        return 0;
-    }
-    tpr_quantize_ratio(a, b, m, shift);
-    return *shift <= 31;
+    return tpr_real_f32(a_s, &a) && tpr_real_f32(b_s, &b) && ratio_mult(&a, &b, m, shift);
 #endif
 }
 
-/* TfLiteRound(f / scale) in float for f in {1, 6}: the float quotient rounded half away from
- * zero; 0 if it does not fit an int32 (TFLite Micro then fails Prepare too). */
-TPR_COLD static int quantize_const(uint32_t f, uint32_t scale, int64_t *v)
+/* TfLiteRound(f / scale) in float for f in {1, 6}: the float quotient q (q.m < 2^24) rounded half
+ * away from zero; 0 if it does not fit an int32 (TFLite Micro then fails Prepare too). With
+ * k = 7 - q.e, q is q.m 2^8 / 2^(k + 1), below 2^31 for k >= 0 and below 1/2 for k > 31. */
+TPR_COLD static int quantize_const(uint32_t f, uint32_t scale, int32_t *v)
 {
     tpr_real_t s, num = {0, 0}, q;
+    int32_t k;
     num.m = f;
     if (!tpr_real_f32(scale, &s)) {
         return 0;
     }
-    q = tpr_real_div(num, s, 24);
-    if (q.e >= 0) {
-        if (q.e > 7) {
-            return 0;
-        }
-        *v = (int64_t)(q.m << q.e);
-    } else if (q.e < -40) {
-        *v = 0;
-    } else {
-        *v = (int64_t)((q.m + (((uint64_t)1) << (-q.e - 1))) >> (-q.e));
-    }
-    return *v < 0x80000000LL;
-}
-
-TPR_COLD int tpr_act_range(uint32_t act, uint32_t out_scale, int32_t zp, int32_t *lo, int32_t *hi)
-{
-    int64_t v, a = -128, b = 127;
-    switch (act) {
-    case 0: /* none */
-        break;
-    case 1: /* relu */
-        a = zp;
-        break;
-    case 3: /* relu6 */
-        if (!quantize_const(6, out_scale, &v)) {
-            return 0;
-        }
-        a = zp;
-        b = zp + v;
-        break;
-    case 2: /* relu_n1_to_1 */
-        if (!quantize_const(1, out_scale, &v)) {
-            return 0;
-        }
-        a = zp - v;
-        b = zp + v;
-        break;
-    default: /* tanh, sign_bit: not fused in int8 models */
+    div_round(&num, &s, 24, &q);
+    k = 7 - q.e;
+    if (k < 0) {
         return 0;
     }
-    *lo = (int32_t)(a > -128 ? a : -128);
-    *hi = (int32_t)(b < 127 ? b : 127);
-    if (*lo > 127) {
-        *lo = 127;
+    *v = k > 31 ? 0 : (int32_t)(((((uint32_t)q.m << 8) >> k) + 1u) >> 1);
+    return 1;
+}
+
+static int32_t clamp_int8(int32_t x)
+{
+    return x < -128 ? -128 : x > 127 ? 127 : x;
+}
+
+/* act 0 none, 1 relu, 2 relu_n1_to_1, 3 relu6; tanh (4) and sign_bit (5) are not fused in int8
+ * models. zp - w and zp + v are formed only where they cannot overflow (v, w >= 0). */
+TPR_COLD int tpr_act_range(uint32_t act, uint32_t out_scale, int32_t zp, int32_t *lo, int32_t *hi)
+{
+    int32_t v = 0, w;
+    if (act > 3 || (act >= 2 && !quantize_const(act == 3 ? 6u : 1u, out_scale, &v))) {
+        return 0;
     }
-    if (*hi < -128) {
-        *hi = -128;
-    }
+    w = act == 2 ? v : 0;
+    *lo = act == 0 || zp <= w - 128 ? -128 : clamp_int8(zp - w);
+    *hi = act < 2 || zp >= 127 - v ? 127 : clamp_int8(zp + v);
     return 1;
 }
