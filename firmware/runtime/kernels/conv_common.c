@@ -141,19 +141,11 @@ __attribute__((noinline)) static void pairs(const tpr_conv_t *p, const geo_t *g,
 #if TPR_WIDE && !TPR_SMALL
         if (r->wide != 0) { /* runs of n bytes (one per kernel row), weights widened */
             uint32_t v[4] = {0, 0, 0, 0};
-            tpr_words22w(x, x + dx, r->wide, n >> 2, v);
-            for (k = 1; k < rows; ++k) { /* 1x1: none */
-                tpr_words22w(x + k * xrow, x + k * xrow + dx, r->wide + k * wrow, n >> 2, v);
-            }
+            tpr_words22w(x, dx, r->wide, n >> 2, rows, xrow, v);
             a.a0 = v[0];
             a.a1 = v[1];
             a.b0 = v[2];
             a.b1 = v[3];
-        } else
-#endif
-#if TPR_DSP && !TPR_SMALL
-        if (taps == 1 && n == 4 && wrow == 4) { /* one word per kernel row */
-            a = tpr_dot22_words(x, dx, w, dwc, rows, xrow, a);
         } else
 #endif
         if (taps == 1) { /* one run per kernel row */
@@ -393,7 +385,7 @@ TPR_SIZE_OPT tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_
 #if TPR_WIDE && !TPR_SMALL /* -Os: matmul4 only */
         /* contiguous kernel rows of whole words, the window (contiguous in the filter) small
          * enough, and pairs of positions to use it */
-        wide0 = !TPR_MVE && nc == 2 && g.contig && (g.wrow & 3) == 0 && g.wrow > 4 && kh * g.wrow <= TPR_WIDE_MAX &&
+        wide0 = !TPR_MVE && nc == 2 && g.contig && (g.wrow & 3) == 0 && kh * g.wrow <= TPR_WIDE_MAX &&
                 xr > xl ? wide : 0;
         if (wide0 != 0) {
             tpr_widen2(wc, wc + w_oc, kh * g.wrow, wide);

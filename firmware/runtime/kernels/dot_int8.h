@@ -171,40 +171,45 @@ static inline void tpr_widen2(const int8_t *wa, const int8_t *wb, int32_t n, uin
     }
 }
 
-/* tpr_words22 with the weights widened by tpr_widen2: per word 4 loads of the input (each word
- * twice), 2 SXTB16 pairs, 2 LDRDs and 8 SMLAD for 16 multiply-accumulates. */
-static __attribute__((noinline, unused)) void tpr_words22w(const int8_t *xa, const int8_t *xb,
+/* tpr_words22 over `rows` kernel rows of `words` words each (the input's rows xrow bytes apart,
+ * the weights widened by tpr_widen2, contiguous): per word 4 loads of the input (each word
+ * twice), 2 SXTB16 pairs, 2 LDRDs and 8 SMLAD for 16 multiply-accumulates; per row 3 more. */
+static __attribute__((noinline, unused)) void tpr_words22w(const int8_t *xa, int32_t dx,
                                                          const uint32_t *w, int32_t words,
-                                                         uint32_t acc[4])
+                                                         int32_t rows, int32_t xrow, uint32_t acc[4])
 {
-    const int8_t *end = xa + 4 * words;
+    const int8_t *end, *xb = xa + dx;
     uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t0, t1, t2, t3;
-    __asm__("1:\n\t"
-            "ldr %[t0], [%[xa]]\n\t"
-            "ldr %[t1], [%[xb]]\n\t"
-            "sxtb16 %[t0], %[t0]\n\t"
-            "sxtb16 %[t1], %[t1]\n\t"
-            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
-            "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
-            "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
-            "smlad %[a1], %[t0], %[t3], %[a1]\n\t"
-            "smlad %[a3], %[t1], %[t3], %[a3]\n\t"
-            "ldr %[t0], [%[xa]], #4\n\t"
-            "ldr %[t1], [%[xb]], #4\n\t"
-            "sxtb16 %[t0], %[t0], ror #8\n\t"
-            "sxtb16 %[t1], %[t1], ror #8\n\t"
-            "ldrd %[t2], %[t3], [%[w]], #8\n\t"
-            "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
-            "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
-            "smlad %[a1], %[t0], %[t3], %[a1]\n\t"
-            "smlad %[a3], %[t1], %[t3], %[a3]\n\t"
-            "cmp %[xa], %[end]\n\t"
-            "bne 1b"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xa] "+r"(xa),
-              [xb] "+r"(xb), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
-              [t3] "=&r"(t3)
-            : [end] "r"(end)
-            : "cc", "memory");
+    xrow -= 4 * words; /* from the end of one row to the start of the next */
+    for (; rows > 0; --rows, xa += xrow, xb += xrow) {
+        end = xa + 4 * words;
+        __asm__("1:\n\t"
+                "ldr %[t0], [%[xa]]\n\t"
+                "ldr %[t1], [%[xb]]\n\t"
+                "sxtb16 %[t0], %[t0]\n\t"
+                "sxtb16 %[t1], %[t1]\n\t"
+                "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+                "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
+                "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
+                "smlad %[a1], %[t0], %[t3], %[a1]\n\t"
+                "smlad %[a3], %[t1], %[t3], %[a3]\n\t"
+                "ldr %[t0], [%[xa]], #4\n\t"
+                "ldr %[t1], [%[xb]], #4\n\t"
+                "sxtb16 %[t0], %[t0], ror #8\n\t"
+                "sxtb16 %[t1], %[t1], ror #8\n\t"
+                "ldrd %[t2], %[t3], [%[w]], #8\n\t"
+                "smlad %[a0], %[t0], %[t2], %[a0]\n\t"
+                "smlad %[a2], %[t1], %[t2], %[a2]\n\t"
+                "smlad %[a1], %[t0], %[t3], %[a1]\n\t"
+                "smlad %[a3], %[t1], %[t3], %[a3]\n\t"
+                "cmp %[xa], %[end]\n\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xa] "+r"(xa),
+                  [xb] "+r"(xb), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
+                  [t3] "=&r"(t3)
+                : [end] "r"(end)
+                : "cc", "memory");
+    }
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
@@ -469,41 +474,9 @@ static inline tpr_acc_t tpr_dot22(const int8_t *xa, const int8_t *xb, const int8
 }
 
 #if TPR_DSP
-/* tpr_dot22 over `rows` runs of one word each, xs bytes apart in the input and contiguous in the
- * filter (first layers with one or few input channels: a 10x4 kernel over one channel). */
-static inline tpr_acc_t tpr_dot22_words(const int8_t *xa, int32_t dx, const int8_t *wa, int32_t dw,
-                                        int32_t rows, int32_t xs, tpr_acc_t acc)
-{
-    uint32_t a0 = acc.a0, a1 = acc.a1, a2 = acc.b0, a3 = acc.b1;
-    int32_t r;
-    for (r = 0; r < rows; ++r) {
-        const uint32_t va = tpr_ld32(xa + r * xs), vb = tpr_ld32(xa + r * xs + dx);
-        const uint32_t ua = tpr_ld32(wa + 4 * r), ub = tpr_ld32(wa + 4 * r + dw);
-        const uint32_t la = tpr_sx_lo(va), lb = tpr_sx_lo(vb), ha = tpr_sx_hi(va), hb = tpr_sx_hi(vb);
-        uint32_t u = tpr_sx_lo(ua);
-        a0 = tpr_smlad(la, u, a0);
-        a2 = tpr_smlad(lb, u, a2);
-        u = tpr_sx_hi(ua);
-        a0 = tpr_smlad(ha, u, a0);
-        a2 = tpr_smlad(hb, u, a2);
-        u = tpr_sx_lo(ub);
-        a1 = tpr_smlad(la, u, a1);
-        a3 = tpr_smlad(lb, u, a3);
-        u = tpr_sx_hi(ub);
-        a1 = tpr_smlad(ha, u, a1);
-        a3 = tpr_smlad(hb, u, a3);
-    }
-    acc.a0 = a0;
-    acc.a1 = a1;
-    acc.b0 = a2;
-    acc.b1 = a3;
-    return acc;
-}
-#endif
-
-#if TPR_DSP
 /* tpr_dot12 over `rows` runs of one word each, xs bytes apart in the input and contiguous in the
- * filter (the single positions of tpr_dot22_words' layers). */
+ * filter (the border positions of first layers with one or few input channels: a 10x4 kernel
+ * over one channel). */
 static inline tpr_acc_t tpr_dot12_words(const int8_t *x, const int8_t *wa, int32_t dw,
                                         int32_t rows, int32_t xs, int32_t off, tpr_acc_t acc)
 {
