@@ -236,6 +236,7 @@ static void single(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t 
 #if !TPR_SMALL
 __attribute__((noinline)) /* inlined, it costs tpr_conv_run's other loops registers (2 % of ds-cnn) */
 #endif
+TPR_SIZE_OPT /* its inner loops are assembly: for size, it is smaller and no slower (measured) */
 static int32_t matmul4(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t positions, int32_t n_out,
                        int32_t depth, uint32_t *wide)
 {
