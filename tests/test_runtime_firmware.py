@@ -107,11 +107,12 @@ def test_code_size_o2_cold_files_for_size(tmp_path):
     for name in ("tpr_runtime", "tpr_planner", "mean", "softmax", "mul", "pad"):
         assert o2[name] < plain[name], name
         assert abs(o2[name] - small[name]) <= 0.1 * small[name], (name, o2[name], small[name])
-    assert o2["depthwise_conv_2d"] == plain["depthwise_conv_2d"] > small["depthwise_conv_2d"]
+    # the depthwise per-output loops keep -O2, its per-row walk is compiled for size (TPR_SIZE_OPT)
+    assert plain["depthwise_conv_2d"] > o2["depthwise_conv_2d"] > small["depthwise_conv_2d"]
 
 
 def test_fast_kernels_at_os_change_only_the_convolution_files(tmp_path):
-    """-Os -DTPR_FAST_KERNELS=1 (--optimize balanced): the convolution and depthwise files take
+    """-Os -DTPR_FAST_KERNELS=1 (--optimize balanced): the convolution, depthwise and ADD files take
     their fast variants (larger than at -Os, smaller than at -O2); every other file is as at -Os."""
     from tinyprune import runtime
 
@@ -120,7 +121,7 @@ def test_fast_kernels_at_os_change_only_the_convolution_files(tmp_path):
     fast = runtime.object_text_sizes(runtime.cross_compile(board, tmp_path / "fast", opt="-Os",
                                                            defines=["-DTPR_FAST_KERNELS=1"]))
     o2 = runtime.object_text_sizes(runtime.cross_compile(board, tmp_path / "o2", opt="-O2"))
-    hot = {"conv_common", "depthwise_conv_2d"}
+    hot = {"conv_common", "depthwise_conv_2d", "add"}
     for name in hot:
         assert small[name] < fast[name] < o2[name], (name, small[name], fast[name], o2[name])
     assert {k: v for k, v in fast.items() if k not in hot} == {k: v for k, v in small.items() if k not in hot}
