@@ -130,16 +130,18 @@ typedef struct {
 
 /* Decode a positive, finite float32; returns 0 for zero/negative/inf/nan. */
 int tpr_real_f32(uint32_t bits, tpr_real_t *r);
-tpr_real_t tpr_real_mul(tpr_real_t a, tpr_real_t b); /* exact: mantissas below 2^32 */
 /* n/d rounded to `bits` (at most 53) significant bits, nearest-even; n at most 48 significant
  * bits, d at most 24 (else returns zero) */
 tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits);
 int tpr_real_cmp(tpr_real_t a, tpr_real_t b);
-/* TFLite QuantizeMultiplier(double): m in [2^30, 2^31), value = m * 2^(shift-31). x must be a
- * double: at most 53 significant bits (else m = shift = 0). */
-void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift);
+/* TFLite QuantizeMultiplier(double) of q * 2^e, q a double's mantissa (at most 53 bits): *m in
+ * [2^30, 2^31), value = *m * 2^(*shift - 31); 0, 0 for zero. Returns 0 for a left shift above 31. */
+int tpr_quantize_multiplier(uint64_t q, int32_t e, int32_t *m, int *shift);
 /* QuantizeMultiplier(n / d) with the quotient in double (tpr_real_div's operand limits). */
-void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift);
+int tpr_ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m, int *shift);
+/* The same for n and d given as lvalues (ADD's form; a function taking them by value would copy
+ * them twice). */
+#define tpr_quantize_ratio(n, d, m, shift) ((void)tpr_ratio_mult(&(n), &(d), (m), (shift)))
 
 /* A divisor prepared once for many divisions by it (the output scale of a layer, tpr_quant.c). */
 typedef struct {

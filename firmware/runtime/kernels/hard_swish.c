@@ -15,7 +15,7 @@ static int mult16(const tpr_real_t *a, const tpr_real_t *b, int16_t *m16, int *e
     if (q.m == 0 || q.e + 23 < -126 || q.e + 23 > 127) {
         return 0;
     }
-    tpr_quantize_multiplier(q, &m32, exp);
+    tpr_quantize_multiplier(q.m, q.e, &m32, exp);
     *m16 = m32 >= 0x7FFFFFFF - (1 << 15) ? (int16_t)32767 : (int16_t)((m32 + (1 << 15)) >> 16);
     return 1;
 }
@@ -71,7 +71,7 @@ tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c)
         relu = (int16_t)((relu + (1 << 15)) >> 1);
         v = tpr_rdbpot16(dhm16(relu, pre_out), -out_exp);
         v = (int16_t)(uint16_t)((uint16_t)v + (uint16_t)out.zp); /* int16 arithmetic, as TFLite */
-        ((int8_t *)out.data)[i] = tpr_clamp8(v, -128, 127);
+        ((int8_t *)out.data)[i] = tpr_sat8(v);
     }
     return TPR_OK;
 }

@@ -110,7 +110,7 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
             off = next(off, idx, &in, stride, reduced, top);
         }
         sum -= (uint32_t)in.zp * (uint32_t)n;
-        ((int8_t *)out.data)[o] = tpr_clamp8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp, -128, 127);
+        ((int8_t *)out.data)[o] = tpr_sat8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp);
         base = next(base, idx, &in, stride, ~reduced, (int32_t)in.ndims);
     }
     return TPR_OK;

@@ -62,7 +62,7 @@ tpr_status_t tpr_k_quantize(tpr_ctx_t *c)
             memcpy(&x, in.data + 4u * i, 4);
             v = quantize_one(x, scale);
         }
-        ((int8_t *)out.data)[i] = tpr_clamp8(v + out.zp, -128, 127);
+        ((int8_t *)out.data)[i] = tpr_sat8(v + out.zp);
     }
     return TPR_OK;
 }
