@@ -45,7 +45,16 @@ int32_t tpr_rdbpot(int32_t x, int e)
  * tpr_mbqm_pos's contract) */
 int32_t tpr_mbqm(int32_t x, int32_t m, int shift)
 {
+#if TPR_SINGLE_ROUNDING
     return tpr_mbqm_pos(x, m, shift);
+#else
+    const int left = shift > 0 ? shift : 0;
+    if (TPR_LIKELY(shift <= -2)) { /* tpr_mbqm_pos's straight path */
+        return tpr_mbqm_r(x, m, (int32_t)1 << (-shift - 2), -shift - 1);
+    }
+    /* SRDHM cannot saturate (m >= 0); RoundingDivideByPOT by 0 is the identity */
+    return tpr_rdbpot(tpr_srdhm((int32_t)((uint32_t)x << left), m), left - shift);
+#endif
 }
 
 /* SaturatingRoundingMultiplyByPOT<k> for k >= 0 */
@@ -97,7 +106,9 @@ static int32_t exp_quarter(int32_t a)
     return tpr_add_w(constant_term, tpr_srdhm(constant_term, tpr_add_w(x, poly)));
 }
 
-/* exp_on_negative_values<int32_t, int_bits> */
+/* exp_on_negative_values<int32_t, int_bits> for int_bits 4 and 5. Its barrel shifter multiplies
+ * by exp(-2^k) for the bits k = -2..4 of the remainder (bit 4 only if int_bits > 4: for 4 it is
+ * bit 31 of the remainder, below 2^31, so never set), and the clamp to 0 applies above 5. */
 int32_t tpr_exp_on_negative_values(int32_t a, int int_bits)
 {
     static const int32_t mult[7] = {1672461947, 1302514674, 790015084, 290630308,
@@ -106,16 +117,12 @@ int32_t tpr_exp_on_negative_values(int32_t a, int int_bits)
     const int32_t quarter = (int32_t)1 << (frac - 2);
     int32_t a_mod = sub_w(a & (quarter - 1), quarter);
     int32_t result = exp_quarter(tpr_sat_shl(a_mod, int_bits));
-    int32_t remainder = sub_w(a_mod, a);
+    uint32_t remainder = (uint32_t)sub_w(a_mod, a) >> (frac - 2);
     int j;
-    for (j = 0; j < 7; ++j) {
-        int exponent = j - 2;
-        if (int_bits > exponent && (remainder & ((int32_t)1 << (frac + exponent))) != 0) {
+    for (j = 0; j < 7; ++j, remainder >>= 1) {
+        if (remainder & 1u) {
             result = tpr_srdhm(result, mult[j]);
         }
-    }
-    if (int_bits > 5 && a < -((int32_t)1 << (36 - int_bits))) {
-        result = 0;
     }
     return a == 0 ? I32_MAX : result;
 }

@@ -114,7 +114,7 @@ int16_t tpr_srdhm16(int16_t a, int16_t b);
 int16_t tpr_rdbpot16(int16_t x, int e);
 
 /* gemmlowp fixed point functions on raw int32 values (Q<int_bits>.<31-int_bits>). */
-int32_t tpr_exp_on_negative_values(int32_t a, int int_bits); /* result Q0.31 */
+int32_t tpr_exp_on_negative_values(int32_t a, int int_bits); /* int_bits 4 or 5; result Q0.31 */
 int32_t tpr_one_over_one_plus_x(int32_t a);                  /* a, result Q0.31 */
 int32_t tpr_sigmoid_q4(int32_t a, int tanh); /* logistic (tanh 0) or tanh (1): Q4.27 -> Q0.31 */
 
@@ -132,7 +132,8 @@ typedef struct {
 int tpr_real_f32(uint32_t bits, tpr_real_t *r);
 /* n/d rounded to `bits` (at most 53) significant bits, nearest-even; n at most 48 significant
  * bits, d at most 24 (else returns zero) */
-tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits);
+void tpr_real_div_to(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q);
+tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits); /* the same, by value */
 int tpr_real_cmp(tpr_real_t a, tpr_real_t b);
 /* TFLite QuantizeMultiplier(double) of q * 2^e, q a double's mantissa (at most 53 bits): *m in
  * [2^30, 2^31), value = *m * 2^(*shift - 31); 0, 0 for zero. Returns 0 for a left shift above 31. */

@@ -217,7 +217,7 @@ static uint64_t div_floor(uint64_t n, int32_t *e, const tpr_real_t *d)
 
 /* *q = n / d rounded to `bits` (at most 55) significant bits, nearest-even; {0, 0} for a zero or
  * too long operand */
-TPR_COLD static void div_round(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q)
+TPR_COLD void tpr_real_div_to(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q)
 {
     q->e = n->e;
     q->m = round_to(div_floor(n->m, &q->e, d), &q->e, bits);
@@ -229,7 +229,7 @@ TPR_COLD static void div_round(const tpr_real_t *n, const tpr_real_t *d, int bit
 TPR_COLD tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
 {
     tpr_real_t q;
-    div_round(&n, &d, bits, &q);
+    tpr_real_div_to(&n, &d, bits, &q);
     return q;
 }
 
@@ -294,7 +294,7 @@ NOINLINE int tpr_quantize_multiplier(uint64_t q, int32_t e, int32_t *m, int *shi
 TPR_COLD int tpr_ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m, int *shift)
 {
     tpr_real_t q;
-    div_round(n, d, 53, &q);
+    tpr_real_div_to(n, d, 53, &q);
     return tpr_quantize_multiplier(q.m, q.e, m, shift);
 }
 
@@ -440,7 +440,7 @@ TPR_COLD static int quantize_const(uint32_t f, uint32_t scale, int32_t *v)
     if (!tpr_real_f32(scale, &s)) {
         return 0;
     }
-    div_round(&num, &s, 24, &q);
+    tpr_real_div_to(&num, &s, 24, &q);
     k = 7 - q.e;
     if (k < 0) {
         return 0;
