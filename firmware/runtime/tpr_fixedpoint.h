@@ -104,8 +104,6 @@ static inline int32_t tpr_mbqm_q(int32_t x, const tpr_mq_t *q)
 #endif
 }
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT<+k>: x * 2^k saturated to int32; 0 <= k <= 31. */
-int32_t tpr_sat_shl(int32_t x, int k);
 /* Wrapping int32 addition (TFLite's plain adds, without C's undefined overflow). */
 int32_t tpr_add_w(int32_t a, int32_t b);
 
@@ -115,7 +113,9 @@ int16_t tpr_rdbpot16(int16_t x, int e);
 
 /* gemmlowp fixed point functions on raw int32 values (Q<int_bits>.<31-int_bits>). */
 int32_t tpr_exp_on_negative_values(int32_t a, int int_bits); /* int_bits 4 or 5; result Q0.31 */
-int32_t tpr_one_over_one_plus_x(int32_t a);                  /* a, result Q0.31 */
+/* one_over_one_plus_x_for_x_in_0_1 (sub 0, k 1; a and result Q0.31), and the tails of
+ * logistic and tanh: 1 / (1 + a) in Q2.29, minus sub, times 2^k saturated (k >= 1) */
+int32_t tpr_one_over_one_plus_x(int32_t a, int32_t sub, int k);
 int32_t tpr_sigmoid_q4(int32_t a, int tanh); /* logistic (tanh 0) or tanh (1): Q4.27 -> Q0.31 */
 
 /* ---- float scales to integer multipliers, without floating point (tpr_quant.c) ---------------

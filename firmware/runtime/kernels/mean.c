@@ -60,11 +60,8 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
         } else {
             n *= in.dims[d];
         }
-        if (red && top < 0) {
-            top = d;
-            inner = in.dims[d];
-            step = k;
-        } else if (top == d + 1 && (red || in.dims[d] == 1)) {
+        if ((red && top < 0) || (top == d + 1 && (red || in.dims[d] == 1))) {
+            step = top < 0 ? k : step;
             top = d;
             inner *= in.dims[d];
         }

@@ -81,7 +81,7 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
         if (exponent > 31) {
             return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "softmax sum out of range");
         }
-        recip = tpr_one_over_one_plus_x((int32_t)(u - 0x80000000u));
+        recip = tpr_one_over_one_plus_x((int32_t)(u - 0x80000000u), 0, 1);
         for (i = 0; i < depth; ++i) {
             y[i] = tpr_sat8(tpr_rdbpot(tpr_srdhm(recip, softmax_exp(x[i] - mx, diff_min, mult, shift)), exponent) - 128);
         }
