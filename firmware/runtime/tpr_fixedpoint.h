@@ -131,7 +131,7 @@ typedef struct {
 /* Decode a positive, finite float32; returns 0 for zero/negative/inf/nan. */
 int tpr_real_f32(uint32_t bits, tpr_real_t *r);
 /* n/d rounded to `bits` (at most 53) significant bits, nearest-even; n at most 48 significant
- * bits, d at most 24 (else returns zero) */
+ * bits, d at most 24 (else m = 0) */
 void tpr_real_div_to(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q);
 tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits); /* the same, by value */
 int tpr_real_cmp(tpr_real_t a, tpr_real_t b);

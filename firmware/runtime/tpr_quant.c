@@ -215,15 +215,12 @@ static uint64_t div_floor(uint64_t n, int32_t *e, const tpr_real_t *d)
 }
 #endif
 
-/* *q = n / d rounded to `bits` (at most 55) significant bits, nearest-even; {0, 0} for a zero or
- * too long operand */
+/* *q = n / d rounded to `bits` (at most 55) significant bits, nearest-even; q->m = 0 for a zero
+ * or too long operand */
 TPR_COLD void tpr_real_div_to(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q)
 {
     q->e = n->e;
     q->m = round_to(div_floor(n->m, &q->e, d), &q->e, bits);
-    if (q->m == 0) {
-        q->e = 0;
-    }
 }
 
 TPR_COLD tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
@@ -425,7 +422,10 @@ TPR_COLD int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
     return f32_pos(a_s, &a) && f32_pos(b_s, &b) && mult_double((double)a / (double)b, m, shift);
 #else
     tpr_real_t a, b;
-    return tpr_real_f32(a_s, &a) && tpr_real_f32(b_s, &b) && tpr_ratio_mult(&a, &b, m, shift);
+    if (!tpr_real_f32(a_s, &a) || !tpr_real_f32(b_s, &b)) {
+        return 0;
+    }
+    return tpr_ratio_mult(&a, &b, m, shift);
 #endif
 }
 
