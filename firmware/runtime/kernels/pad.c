@@ -27,9 +27,9 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
         return TPR_FAIL(c, TPR_ERR_SHAPE, pads.index, "paddings must be a constant int32 [rank, 2]");
     }
     for (d = 0; d < nd; ++d) {
-        int32_t p[2], r = out.dims[d] - in.dims[d]; /* p[0] + p[1] (dimensions are positive) */
+        int32_t p[2], grow = out.dims[d] - in.dims[d]; /* p[0] + p[1] (dimensions are positive) */
         memcpy(p, pads.data + 8u * (uint32_t)d, 8);
-        if (r < 0 || (uint32_t)p[0] > (uint32_t)r || p[1] != r - p[0]) {
+        if (grow < 0 || (uint32_t)p[0] > (uint32_t)grow || p[1] != grow - p[0]) {
             return TPR_FAIL(c, TPR_ERR_SHAPE, out.index, "output shape does not match the paddings");
         }
     }
