@@ -135,8 +135,9 @@ int tpr_real_f32(uint32_t bits, tpr_real_t *r);
 void tpr_real_div_to(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q);
 tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits); /* the same, by value */
 int tpr_real_cmp(tpr_real_t a, tpr_real_t b);
-/* TFLite QuantizeMultiplier(double) of q * 2^e, q a double's mantissa (at most 53 bits): *m in
- * [2^30, 2^31), value = *m * 2^(*shift - 31); 0, 0 for zero. Returns 0 for a left shift above 31. */
+/* TFLite QuantizeMultiplier(double) of q * 2^e, q a double's mantissa (at most 53 bits) or the
+ * floor of a quotient below 2^57 (tpr_quant.c): *m in [2^30, 2^31), value *m * 2^(*shift - 31);
+ * 0, 0 for q == 0. Returns 0 for a left shift above 31. */
 int tpr_quantize_multiplier(uint64_t q, int32_t e, int32_t *m, int *shift);
 /* QuantizeMultiplier(n / d) with the quotient in double (tpr_real_div's operand limits). */
 int tpr_ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m, int *shift);

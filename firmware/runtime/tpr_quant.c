@@ -299,8 +299,8 @@ TPR_COLD int tpr_ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m
 /* Cores with a double-precision FPU (Cortex-M55, Cortex-M7 with FPv5-D16) compute the scales'
  * products and quotients as TFLite does, in IEEE float and double rounded to nearest even, in a
  * few instructions; QuantizeMultiplier's frexp and round are then read off the double's bits as
- * tpr_quantize_multiplier reads them off an exact value. Everywhere else the integer arithmetic above gives
- * the same values. TPR_NO_FP64 turns this off. */
+ * tpr_quantize_multiplier reads them off an exact value. Everywhere else the integer arithmetic
+ * above gives the same values. TPR_NO_FP64 turns this off. */
 #define TPR_FP64 1
 
 /* a positive, finite float32 (tpr_real_f32's condition) */

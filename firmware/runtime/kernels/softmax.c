@@ -62,15 +62,16 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
         return TPR_OK;
     }
     depth = in.dims[in.ndims - 1];
-    for (x = (const int8_t *)in.data, y = (int8_t *)out.data; x < (const int8_t *)in.data + in.count;
-         x += depth, y += depth) { /* one row of depth values */
+    y = (int8_t *)out.data;
+    for (x = (const int8_t *)in.data; x < (const int8_t *)in.data + in.count; x += depth, y += depth) {
         int32_t mx = -128, sum = 0, headroom, recip, exponent;
         uint32_t u;
         for (i = 0; i < depth; ++i) {
             mx = x[i] > mx ? x[i] : mx;
         }
         for (i = 0; i < depth; ++i) {
-            sum = tpr_add_w(sum, tpr_rdbpot(softmax_exp(x[i] - mx, diff_min, mult, shift), 12)); /* Rescale<12> */
+            const int32_t e = softmax_exp(x[i] - mx, diff_min, mult, shift);
+            sum = tpr_add_w(sum, tpr_rdbpot(e, 12)); /* Rescale<12> */
         }
         /* GetReciprocal(sum, 12): the sum shifted left by its leading zeros, 32 of them (and 0
          * left) when it wrapped to 0, as TFLite's CountLeadingZeros and x86's shift give */
@@ -83,7 +84,8 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
         }
         recip = tpr_one_over_one_plus_x((int32_t)(u - 0x80000000u), 0, 1);
         for (i = 0; i < depth; ++i) {
-            y[i] = tpr_sat8(tpr_rdbpot(tpr_srdhm(recip, softmax_exp(x[i] - mx, diff_min, mult, shift)), exponent) - 128);
+            const int32_t e = softmax_exp(x[i] - mx, diff_min, mult, shift);
+            y[i] = tpr_sat8(tpr_rdbpot(tpr_srdhm(recip, e), exponent) - 128);
         }
     }
     return TPR_OK;

@@ -174,7 +174,7 @@ static inline int32_t tpr_rescale(int32_t x, const tpr_mq_t *q)
 #endif
 }
 
-/* v saturated to int8: one SSAT on Armv7-M (tpr_clamp8's nested conditional compiles to branches) */
+/* v saturated to int8: one SSAT on Armv7-M (tpr_clamp8's nested conditional gives branches) */
 static inline int8_t tpr_sat8(int32_t v)
 {
     v = v < -128 ? -128 : v;
