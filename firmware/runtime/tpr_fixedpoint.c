@@ -45,16 +45,25 @@ int32_t tpr_rdbpot(int32_t x, int e)
  * tpr_mbqm_pos's contract) */
 int32_t tpr_mbqm(int32_t x, int32_t m, int shift)
 {
+#if TPR_SINGLE_ROUNDING
     return tpr_mbqm_pos(x, m, shift);
+#else
+    const int left = shift > 0 ? shift : 0;
+    if (TPR_LIKELY(shift <= -2)) { /* tpr_mbqm_pos's straight path */
+        return tpr_mbqm_r(x, m, (int32_t)1 << (-shift - 2), -shift - 1);
+    }
+    /* SRDHM cannot saturate (m >= 0); RoundingDivideByPOT by 0 is the identity */
+    return tpr_rdbpot(tpr_srdhm((int32_t)((uint32_t)x << left), m), left - shift);
+#endif
 }
 
-/* SaturatingRoundingMultiplyByPOT<k> for k >= 0 */
-int32_t tpr_sat_shl(int32_t x, int k)
+/* SaturatingRoundingMultiplyByPOT<k> for k >= 1 (every caller's) */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* one copy for its four callers */
+#endif
+static int32_t sat_shl(int32_t x, int k)
 {
     int32_t threshold;
-    if (k == 0) {
-        return x;
-    }
     threshold = (int32_t)(((uint32_t)1 << (31 - k)) - 1u);
     if (x > threshold) {
         return I32_MAX;
@@ -97,7 +106,9 @@ static int32_t exp_quarter(int32_t a)
     return tpr_add_w(constant_term, tpr_srdhm(constant_term, tpr_add_w(x, poly)));
 }
 
-/* exp_on_negative_values<int32_t, int_bits> */
+/* exp_on_negative_values<int32_t, int_bits> for int_bits 4 and 5. Its barrel shifter multiplies
+ * by exp(-2^k) for the bits k = -2..4 of the remainder (bit 4 only if int_bits > 4: for 4 it is
+ * bit 31 of the remainder, below 2^31, so never set), and the clamp to 0 applies above 5. */
 int32_t tpr_exp_on_negative_values(int32_t a, int int_bits)
 {
     static const int32_t mult[7] = {1672461947, 1302514674, 790015084, 290630308,
@@ -105,41 +116,31 @@ int32_t tpr_exp_on_negative_values(int32_t a, int int_bits)
     const int frac = 31 - int_bits;
     const int32_t quarter = (int32_t)1 << (frac - 2);
     int32_t a_mod = sub_w(a & (quarter - 1), quarter);
-    int32_t result = exp_quarter(tpr_sat_shl(a_mod, int_bits));
-    int32_t remainder = sub_w(a_mod, a);
+    int32_t result = exp_quarter(sat_shl(a_mod, int_bits));
+    uint32_t remainder = (uint32_t)sub_w(a_mod, a) >> (frac - 2);
     int j;
-    for (j = 0; j < 7; ++j) {
-        int exponent = j - 2;
-        if (int_bits > exponent && (remainder & ((int32_t)1 << (frac + exponent))) != 0) {
+    for (j = 0; j < 7; ++j, remainder >>= 1) {
+        if (remainder & 1u) {
             result = tpr_srdhm(result, mult[j]);
         }
-    }
-    if (int_bits > 5 && a < -((int32_t)1 << (36 - int_bits))) {
-        result = 0;
     }
     return a == 0 ? I32_MAX : result;
 }
 
 /* one_over_one_plus_x_for_x_in_0_1's Newton-Raphson loop on the half denominator (1 + a) / 2
  * (gemmlowp's RoundingHalfSum(a, One())), shared with one_minus_x_over_one_plus_x: 1 / (1 + a)
- * in Q2.29. The half sum's 64-bit (a + 2^31 - 1 + sign) / 2 is (a + 2^31) / 2 for a >= 0; -1 for
- * a = INT32_MIN (sum -1). */
-static int32_t newton_reciprocal(int32_t a)
+ * in Q2.29, then minus sub and times 2^k, saturated. The half sum's 64-bit
+ * (a + 2^31 - 1 + sign) / 2 is (a + 2^31) / 2 for a >= 0; -1 for a = INT32_MIN (sum -1). */
+int32_t tpr_one_over_one_plus_x(int32_t a, int32_t sub, int k)
 {
     int32_t half_den = (int32_t)(((uint32_t)a + 0x80000000u) >> 1) - (a == I32_MIN);
     int32_t x = tpr_add_w(1515870810, tpr_srdhm(half_den, -1010580540)); /* 48/17 - 32/17 d */
     int i;
     for (i = 0; i < 3; ++i) {
         int32_t one_minus = sub_w(1 << 29, tpr_srdhm(half_den, x));
-        x = tpr_add_w(x, tpr_sat_shl(tpr_srdhm(x, one_minus), 2));
+        x = tpr_add_w(x, sat_shl(tpr_srdhm(x, one_minus), 2));
     }
-    return x;
-}
-
-/* one_over_one_plus_x_for_x_in_0_1 */
-int32_t tpr_one_over_one_plus_x(int32_t a)
-{
-    return tpr_sat_shl(newton_reciprocal(a), 1);
+    return sat_shl(sub_w(x, sub), k);
 }
 
 /* logistic<int32_t, 4> (tanh 0) and tanh<int32_t, 4> (tanh 1), whose
@@ -152,8 +153,8 @@ int32_t tpr_sigmoid_q4(int32_t a, int tanh)
     if (a == 0) {
         return tanh ? 0 : 1 << 30;
     }
-    r = newton_reciprocal(tpr_exp_on_negative_values(a < 0 ? a : sub_w(0, a), 4 + tanh));
-    r = tpr_sat_shl(sub_w(r, tanh << 29), 1 + tanh);
+    r = tpr_one_over_one_plus_x(tpr_exp_on_negative_values(a < 0 ? a : sub_w(0, a), 4 + tanh),
+                                tanh << 29, 1 + tanh);
     if (tanh) {
         return a < 0 ? sub_w(0, r) : r;
     }

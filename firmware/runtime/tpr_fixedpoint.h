@@ -104,8 +104,6 @@ static inline int32_t tpr_mbqm_q(int32_t x, const tpr_mq_t *q)
 #endif
 }
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT<+k>: x * 2^k saturated to int32; 0 <= k <= 31. */
-int32_t tpr_sat_shl(int32_t x, int k);
 /* Wrapping int32 addition (TFLite's plain adds, without C's undefined overflow). */
 int32_t tpr_add_w(int32_t a, int32_t b);
 
@@ -114,8 +112,10 @@ int16_t tpr_srdhm16(int16_t a, int16_t b);
 int16_t tpr_rdbpot16(int16_t x, int e);
 
 /* gemmlowp fixed point functions on raw int32 values (Q<int_bits>.<31-int_bits>). */
-int32_t tpr_exp_on_negative_values(int32_t a, int int_bits); /* result Q0.31 */
-int32_t tpr_one_over_one_plus_x(int32_t a);                  /* a, result Q0.31 */
+int32_t tpr_exp_on_negative_values(int32_t a, int int_bits); /* int_bits 4 or 5; result Q0.31 */
+/* one_over_one_plus_x_for_x_in_0_1 (sub 0, k 1; a and result Q0.31), and the tails of
+ * logistic and tanh: 1 / (1 + a) in Q2.29, minus sub, times 2^k saturated (k >= 1) */
+int32_t tpr_one_over_one_plus_x(int32_t a, int32_t sub, int k);
 int32_t tpr_sigmoid_q4(int32_t a, int tanh); /* logistic (tanh 0) or tanh (1): Q4.27 -> Q0.31 */
 
 /* ---- float scales to integer multipliers, without floating point (tpr_quant.c) ---------------
@@ -130,16 +130,20 @@ typedef struct {
 
 /* Decode a positive, finite float32; returns 0 for zero/negative/inf/nan. */
 int tpr_real_f32(uint32_t bits, tpr_real_t *r);
-tpr_real_t tpr_real_mul(tpr_real_t a, tpr_real_t b); /* exact: mantissas below 2^32 */
 /* n/d rounded to `bits` (at most 53) significant bits, nearest-even; n at most 48 significant
- * bits, d at most 24 (else returns zero) */
-tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits);
+ * bits, d at most 24 (else m = 0) */
+void tpr_real_div_to(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q);
+tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits); /* the same, by value */
 int tpr_real_cmp(tpr_real_t a, tpr_real_t b);
-/* TFLite QuantizeMultiplier(double): m in [2^30, 2^31), value = m * 2^(shift-31). x must be a
- * double: at most 53 significant bits (else m = shift = 0). */
-void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift);
+/* TFLite QuantizeMultiplier(double) of q * 2^e, q a double's mantissa (at most 53 bits) or the
+ * floor of a quotient below 2^57 (tpr_quant.c): *m in [2^30, 2^31), value *m * 2^(*shift - 31);
+ * 0, 0 for q == 0. Returns 0 for a left shift above 31. */
+int tpr_quantize_multiplier(uint64_t q, int32_t e, int32_t *m, int *shift);
 /* QuantizeMultiplier(n / d) with the quotient in double (tpr_real_div's operand limits). */
-void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift);
+int tpr_ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m, int *shift);
+/* The same for n and d given as lvalues (ADD's form; a function taking them by value would copy
+ * them twice). */
+#define tpr_quantize_ratio(n, d, m, shift) ((void)tpr_ratio_mult(&(n), &(d), (m), (shift)))
 
 /* A divisor prepared once for many divisions by it (the output scale of a layer, tpr_quant.c). */
 typedef struct {

@@ -85,14 +85,6 @@ TPR_COLD int tpr_real_f32(uint32_t bits, tpr_real_t *r)
     return f32_real(bits, r);
 }
 
-tpr_real_t tpr_real_mul(tpr_real_t a, tpr_real_t b)
-{
-    tpr_real_t r;
-    r.m = (uint64_t)(uint32_t)a.m * (uint32_t)b.m;
-    r.e = a.e + b.e;
-    return r;
-}
-
 /* m * 2^*e rounded to `bits` significant bits, nearest-even, one bit at a time (a few times per
  * layer at most): `half` is the last bit shifted out, `sticky` whether any before it was set;
  * rounding up to 2^bits goes round once more. A quotient's nonzero remainder is its lowest bit
@@ -223,21 +215,18 @@ static uint64_t div_floor(uint64_t n, int32_t *e, const tpr_real_t *d)
 }
 #endif
 
-/* *q = n / d rounded to `bits` (at most 55) significant bits, nearest-even; {0, 0} for a zero or
- * too long operand */
-TPR_COLD static void div_round(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q)
+/* *q = n / d rounded to `bits` (at most 55) significant bits, nearest-even; q->m = 0 for a zero
+ * or too long operand */
+TPR_COLD void tpr_real_div_to(const tpr_real_t *n, const tpr_real_t *d, int bits, tpr_real_t *q)
 {
     q->e = n->e;
     q->m = round_to(div_floor(n->m, &q->e, d), &q->e, bits);
-    if (q->m == 0) {
-        q->e = 0;
-    }
 }
 
 TPR_COLD tpr_real_t tpr_real_div(tpr_real_t n, tpr_real_t d, int bits)
 {
     tpr_real_t q;
-    div_round(&n, &d, bits, &q);
+    tpr_real_div_to(&n, &d, bits, &q);
     return q;
 }
 
@@ -270,7 +259,7 @@ TPR_COLD int tpr_real_cmp(tpr_real_t a, tpr_real_t b)
  * c) / N) == floor((x + c) / N), one shift does both divisions. For an exact q of at most 53
  * bits, Q is a multiple of 2^-22: round(Q) too. q == 0 gives 0, 0. Returns 0 for a multiplier
  * needing a left shift above 31 (undefined in TFLite too). */
-NOINLINE static int quantize_q(uint64_t q, int32_t e, int32_t *m, int *shift)
+NOINLINE int tpr_quantize_multiplier(uint64_t q, int32_t e, int32_t *m, int *shift)
 {
     uint32_t r;
     while (q != 0 && (q >> 56) == 0) {
@@ -298,31 +287,20 @@ NOINLINE static int quantize_q(uint64_t q, int32_t e, int32_t *m, int *shift)
     return e <= 31;
 }
 
-/* QuantizeMultiplier(double) */
-TPR_COLD void tpr_quantize_multiplier(tpr_real_t x, int32_t *m, int *shift)
-{
-    (void)quantize_q((x.m >> 53) != 0 ? 0 : x.m, x.e, m, shift); /* not a double: 0 */
-}
-
 /* QuantizeMultiplier(n / d in double) */
-TPR_COLD static int ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m, int *shift)
+TPR_COLD int tpr_ratio_mult(const tpr_real_t *n, const tpr_real_t *d, int32_t *m, int *shift)
 {
     tpr_real_t q;
-    div_round(n, d, 53, &q);
-    return quantize_q(q.m, q.e, m, shift);
-}
-
-TPR_COLD void tpr_quantize_ratio(tpr_real_t n, tpr_real_t d, int32_t *m, int *shift)
-{
-    (void)ratio_mult(&n, &d, m, shift);
+    tpr_real_div_to(n, d, 53, &q);
+    return tpr_quantize_multiplier(q.m, q.e, m, shift);
 }
 
 #if defined(__ARM_FP) && (__ARM_FP & 8) && !defined(TPR_NO_FP64)
 /* Cores with a double-precision FPU (Cortex-M55, Cortex-M7 with FPv5-D16) compute the scales'
  * products and quotients as TFLite does, in IEEE float and double rounded to nearest even, in a
  * few instructions; QuantizeMultiplier's frexp and round are then read off the double's bits as
- * quantize_q reads them off an exact value. Everywhere else the integer arithmetic above gives
- * the same values. TPR_NO_FP64 turns this off. */
+ * tpr_quantize_multiplier reads them off an exact value. Everywhere else the integer arithmetic
+ * above gives the same values. TPR_NO_FP64 turns this off. */
 #define TPR_FP64 1
 
 /* a positive, finite float32 (tpr_real_f32's condition) */
@@ -340,7 +318,7 @@ static int mult_double(double x, int32_t *m, int *shift)
 {
     uint64_t bits;
     memcpy(&bits, &x, 8);
-    return quantize_q(((bits & 0xFFFFFFFFFFFFFull) | (((uint64_t)1) << 52)) << 4,
+    return tpr_quantize_multiplier(((bits & 0xFFFFFFFFFFFFFull) | (((uint64_t)1) << 52)) << 4,
                       (int32_t)(bits >> 52) - 1079, m, shift);
 }
 #else
@@ -352,7 +330,8 @@ static int mult_double(double x, int32_t *m, int *shift)
  * that float would be subnormal or infinite */
 static int scales_product(const tpr_real_t *a, const tpr_real_t *b, int fc, tpr_real_t *p)
 {
-    *p = tpr_real_mul(*a, *b);
+    p->m = (uint64_t)(uint32_t)a->m * (uint32_t)b->m;
+    p->e = a->e + b->e;
     if (fc) {
         p->m = round_to(p->m, &p->e, 24);
         if (p->e + 23 < -126 || p->e + 23 > 127) {
@@ -385,7 +364,7 @@ int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int
         return 0;
     }
     q = div_floor(p.m, &p.e, &c);
-    return quantize_q(q, p.e, m, shift);
+    return tpr_quantize_multiplier(q, p.e, m, shift);
 }
 #else
 TPR_COLD int tpr_mult_layer(uint32_t in_s, uint32_t out_s, int fc, tpr_mult_layer_t *l)
@@ -431,7 +410,7 @@ int tpr_mult_channel(const tpr_mult_layer_t *l, uint32_t filt_s, int32_t *m, int
         return 0;
     }
     q = div_floor_by(p.m, &p.e, &l->out);
-    return quantize_q(q, p.e, m, shift);
+    return tpr_quantize_multiplier(q, p.e, m, shift);
 #endif
 }
 #endif
@@ -443,7 +422,10 @@ TPR_COLD int tpr_mult_ratio(uint32_t a_s, uint32_t b_s, int32_t *m, int *shift)
     return f32_pos(a_s, &a) && f32_pos(b_s, &b) && mult_double((double)a / (double)b, m, shift);
 #else
     tpr_real_t a, b;
-    return tpr_real_f32(a_s, &a) && tpr_real_f32(b_s, &b) && ratio_mult(&a, &b, m, shift);
+    if (!tpr_real_f32(a_s, &a) || !tpr_real_f32(b_s, &b)) {
+        return 0;
+    }
+    return tpr_ratio_mult(&a, &b, m, shift);
 #endif
 }
 
@@ -458,7 +440,7 @@ TPR_COLD static int quantize_const(uint32_t f, uint32_t scale, int32_t *v)
     if (!tpr_real_f32(scale, &s)) {
         return 0;
     }
-    div_round(&num, &s, 24, &q);
+    tpr_real_div_to(&num, &s, 24, &q);
     k = 7 - q.e;
     if (k < 0) {
         return 0;

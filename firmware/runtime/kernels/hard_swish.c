@@ -10,12 +10,13 @@
 /* float32 quotient a/b as TFLite computes it, then QuantizeMultiplier and the 16-bit multiplier */
 static int mult16(const tpr_real_t *a, const tpr_real_t *b, int16_t *m16, int *exp)
 {
-    tpr_real_t q = tpr_real_div(*a, *b, 24);
+    tpr_real_t q;
     int32_t m32;
+    tpr_real_div_to(a, b, 24, &q);
     if (q.m == 0 || q.e + 23 < -126 || q.e + 23 > 127) {
         return 0;
     }
-    tpr_quantize_multiplier(q, &m32, exp);
+    tpr_quantize_multiplier(q.m, q.e, &m32, exp);
     *m16 = m32 >= 0x7FFFFFFF - (1 << 15) ? (int16_t)32767 : (int16_t)((m32 + (1 << 15)) >> 16);
     return 1;
 }
@@ -23,7 +24,11 @@ static int mult16(const tpr_real_t *a, const tpr_real_t *b, int16_t *m16, int *e
 static int16_t sat_shl16(int16_t v, int k)
 {
     int32_t r = (int32_t)v * (1 << k);
+#if defined(__ARM_FEATURE_SAT)
+    return (int16_t)__ssat(r, 16);
+#else
     return (int16_t)(r > 32767 ? 32767 : (r < -32768 ? -32768 : r));
+#endif
 }
 
 /* SaturatingDoublingHighMul (no rounding) */
@@ -71,7 +76,7 @@ tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c)
         relu = (int16_t)((relu + (1 << 15)) >> 1);
         v = tpr_rdbpot16(dhm16(relu, pre_out), -out_exp);
         v = (int16_t)(uint16_t)((uint16_t)v + (uint16_t)out.zp); /* int16 arithmetic, as TFLite */
-        ((int8_t *)out.data)[i] = tpr_clamp8(v, -128, 127);
+        ((int8_t *)out.data)[i] = tpr_sat8(v);
     }
     return TPR_OK;
 }

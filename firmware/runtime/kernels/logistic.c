@@ -24,8 +24,7 @@ tpr_status_t tpr_logistic_tanh(tpr_ctx_t *c, int tanh)
     if (!tpr_real_f32(in.scale, &s)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, in.index, "scale not positive and finite");
     }
-    s.e += 27;
-    tpr_quantize_multiplier(s, &mult, &shift);
+    tpr_quantize_multiplier(s.m, s.e + 27, &mult, &shift);
     if (shift < 0 || shift > 31) {
         return TPR_FAIL(c, TPR_ERR_QUANT, in.index, "input scale out of the supported range");
     }
@@ -43,7 +42,7 @@ tpr_status_t tpr_logistic_tanh(tpr_ctx_t *c, int tanh)
         } else if (x < radius) {
             v = tpr_rdbpot(tpr_sigmoid_q4(tpr_mbqm(x, mult, shift), tanh), 23 + tanh) - 128 + 128 * tanh;
         }
-        ((int8_t *)out.data)[i] = tpr_clamp8(v, -128, 127);
+        ((int8_t *)out.data)[i] = tpr_sat8(v);
     }
     return TPR_OK;
 }

@@ -60,11 +60,8 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
         } else {
             n *= in.dims[d];
         }
-        if (red && top < 0) {
-            top = d;
-            inner = in.dims[d];
-            step = k;
-        } else if (top == d + 1 && (red || in.dims[d] == 1)) {
+        if ((red && top < 0) || (top == d + 1 && (red || in.dims[d] == 1))) {
+            step = top < 0 ? k : step;
             top = d;
             inner *= in.dims[d];
         }
@@ -110,7 +107,7 @@ tpr_status_t tpr_k_mean(tpr_ctx_t *c)
             off = next(off, idx, &in, stride, reduced, top);
         }
         sum -= (uint32_t)in.zp * (uint32_t)n;
-        ((int8_t *)out.data)[o] = tpr_clamp8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp, -128, 127);
+        ((int8_t *)out.data)[o] = tpr_sat8(tpr_mbqm((int32_t)sum, mult, shift) + out.zp);
         base = next(base, idx, &in, stride, ~reduced, (int32_t)in.ndims);
     }
     return TPR_OK;

@@ -9,7 +9,7 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
 {
     tpr_tensor_t in, pads, cv, out;
     tpr_status_t st;
-    int32_t before[TPR_MAX_DIMS], d, nd;
+    int32_t d, nd, before;
     uint32_t r, end, run;
     int has_cv;
     int8_t value;
@@ -27,12 +27,11 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
         return TPR_FAIL(c, TPR_ERR_SHAPE, pads.index, "paddings must be a constant int32 [rank, 2]");
     }
     for (d = 0; d < nd; ++d) {
-        int32_t p[2];
+        int32_t p[2], grow = out.dims[d] - in.dims[d]; /* p[0] + p[1] (dimensions are positive) */
         memcpy(p, pads.data + 8u * (uint32_t)d, 8);
-        if (p[0] < 0 || p[1] < 0 || (int64_t)in.dims[d] + p[0] + p[1] != out.dims[d]) {
+        if (grow < 0 || (uint32_t)p[0] > (uint32_t)grow || p[1] != grow - p[0]) {
             return TPR_FAIL(c, TPR_ERR_SHAPE, out.index, "output shape does not match the paddings");
         }
-        before[d] = p[0];
     }
     if (has_cv && (cv.type != TPR_TYPE_INT8 || cv.count != 1 || cv.zp != out.zp || cv.scale != out.scale)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, cv.index, "constant_values must be one int8 on the output's scale");
@@ -54,7 +53,8 @@ tpr_status_t tpr_k_pad(tpr_ctx_t *c)
         uint32_t o = 0, s = 1, e, n = run, gap, k;
         r -= run; /* the run's first element, and its place in the output */
         for (d = nd - 1, e = r; d >= 0; --d) {
-            o += ((uint32_t)before[d] + e % (uint32_t)in.dims[d]) * s;
+            memcpy(&before, pads.data + 8u * (uint32_t)d, 4); /* validated above */
+            o += ((uint32_t)before + e % (uint32_t)in.dims[d]) * s;
             e /= (uint32_t)in.dims[d];
             s *= (uint32_t)out.dims[d];
         }

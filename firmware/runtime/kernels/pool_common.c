@@ -14,8 +14,7 @@ tpr_status_t tpr_pool(tpr_ctx_t *c, int avg)
     tpr_tensor_t in, out;
     tpr_status_t st;
     /* g: stride h, w, filter h, w; pad h, w */
-    int32_t g[6], lo, hi, fy, fx, k, ch, H, W, C;
-    int8_t *y;
+    int32_t g[6], lo, hi, fy, fx, k, H, W, C;
     uint32_t padding = tpr_opt(c, PADDING, 1, 0);
     if ((st = tpr_int8(c, 0, 0, &in, 4, 4)) || (st = tpr_int8(c, 1, 0, &out, 4, 4))) {
         return st;
@@ -42,30 +41,25 @@ tpr_status_t tpr_pool(tpr_ctx_t *c, int avg)
     H = in.dims[1];
     W = in.dims[2];
     C = in.dims[3];
-    y = (int8_t *)out.data;
-    for (k = 0; k < (int32_t)out.count / C; ++k) { /* output pixel k: (b, oy, ox) */
-        int32_t ox = k % out.dims[2], oy = k / out.dims[2] % out.dims[1], b = k / out.dims[2] / out.dims[1];
-        int32_t iy0 = oy * g[0] - g[4], ix0 = ox * g[1] - g[5];
-        int32_t fy0 = iy0 < 0 ? -iy0 : 0, fy1 = g[2] < H - iy0 ? g[2] : H - iy0;
-        int32_t fx0 = ix0 < 0 ? -ix0 : 0, fx1 = g[3] < W - ix0 ? g[3] : W - ix0;
-        for (ch = 0; ch < C; ++ch) {
-            /* the window's first cell, index of (iy0, ix0): negative when padded */
-            int32_t base = ((b * H + iy0) * W + ix0) * C + ch, acc = avg ? 0 : -128, n = 0;
-            for (fy = fy0; fy < fy1; ++fy) {
-                for (fx = fx0; fx < fx1; ++fx) {
-                    int32_t v = ((const int8_t *)in.data)[base + (fy * W + fx) * C];
-                    acc = avg ? acc + v : (v > acc ? v : acc);
-                    ++n;
-                }
+    for (k = 0; k < (int32_t)out.count; ++k) { /* output element k: (b, oy, ox, ch) */
+        int32_t ch = k % C, p = k / C, ox = p % out.dims[2], oy = p / out.dims[2] % out.dims[1];
+        int32_t iy0 = oy * g[0] - g[4], ix0 = ox * g[1] - g[5], acc = avg ? 0 : -128, n = 0;
+        /* the window's first cell, index of (iy0, ix0): negative when padded */
+        int32_t base = ((p / out.dims[2] / out.dims[1] * H + iy0) * W + ix0) * C + ch;
+        for (fy = iy0 < 0 ? -iy0 : 0; fy < g[2] && fy < H - iy0; ++fy) {
+            for (fx = ix0 < 0 ? -ix0 : 0; fx < g[3] && fx < W - ix0; ++fx) {
+                int32_t v = ((const int8_t *)in.data)[base + (fy * W + fx) * C];
+                acc = avg ? acc + v : (v > acc ? v : acc);
+                ++n;
             }
-            if (avg) {
-                if (n == 0) {
-                    return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "window outside the input");
-                }
-                acc = acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n;
-            }
-            *y++ = tpr_clamp8(acc, lo, hi);
         }
+        if (avg) {
+            if (n == 0) {
+                return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "window outside the input");
+            }
+            acc = (acc + (acc > 0 ? n / 2 : -(n / 2))) / n; /* half away from zero */
+        }
+        ((int8_t *)out.data)[k] = tpr_clamp8(acc, lo, hi);
     }
     return TPR_OK;
 }

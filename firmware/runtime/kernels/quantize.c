@@ -8,17 +8,14 @@
 /* round(v / scale) in float as TFLite does, far outside int8 (or NaN) as +-1000 (saturates) */
 static int32_t quantize_one(float v, float scale)
 {
-    float y = v / scale, a;
+    float y = v / scale;
     int32_t t;
     if (!(y > -1000.0f && y < 1000.0f)) {
         return y > 0.0f ? 1000 : -1000;
     }
-    a = y < 0.0f ? -y : y;
-    t = (int32_t)a;
-    if (a - (float)t >= 0.5f) {
-        ++t;
-    }
-    return y < 0.0f ? -t : t;
+    t = (int32_t)y; /* toward zero; y - t is exact (|y| < 2 |t| or t = 0) */
+    y -= (float)t;
+    return t + (y >= 0.5f) - (y <= -0.5f);
 }
 
 tpr_status_t tpr_k_quantize(tpr_ctx_t *c)
@@ -62,7 +59,7 @@ tpr_status_t tpr_k_quantize(tpr_ctx_t *c)
             memcpy(&x, in.data + 4u * i, 4);
             v = quantize_one(x, scale);
         }
-        ((int8_t *)out.data)[i] = tpr_clamp8(v + out.zp, -128, 127);
+        ((int8_t *)out.data)[i] = tpr_sat8(v + out.zp);
     }
     return TPR_OK;
 }

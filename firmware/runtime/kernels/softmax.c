@@ -8,13 +8,22 @@
 
 enum { BETA = 0 };
 
+/* exp(beta * input_scale * diff) in Q0.31, or 0 below diff_min: where the reference skips a
+ * difference, adding 0 to the sum and a product of 0 give what it gives (-128 out) */
+static int32_t softmax_exp(int32_t diff, int32_t diff_min, int32_t mult, int shift)
+{
+    return diff < diff_min ? 0 : tpr_exp_on_negative_values(tpr_mbqm(diff, mult, shift), 5);
+}
+
 tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
 {
     tpr_tensor_t in, out;
     tpr_status_t st;
-    tpr_real_t beta, scale, p, cap;
-    int32_t mult, diff_min, depth, rows, r, i;
+    tpr_real_t beta, p;
+    int32_t mult, diff_min, depth, i;
     int shift;
+    const int8_t *x;
+    int8_t *y;
 
     if ((st = tpr_io(c, &in, 0, &out,
                      TPR_IO_INQ | TPR_IO_OUTQ | TPR_IO_RANK(TPR_MAX_DIMS) | TPR_IO_SAME)) != TPR_OK) {
@@ -23,22 +32,23 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
     if (out.zp != -128 || out.scale != 0x3B800000u) {
         return TPR_FAIL(c, TPR_ERR_QUANT, out.index, "output must have scale 1/256, zero point -128");
     }
-    if (!tpr_real_f32(tpr_opt(c, BETA, 4, 0), &beta) || !tpr_real_f32(in.scale, &scale)) {
+    if (!tpr_real_f32(tpr_opt(c, BETA, 4, 0), &beta) || !tpr_real_f32(in.scale, &p)) {
         return TPR_FAIL(c, TPR_ERR_QUANT, in.index, "beta and input scale must be positive");
     }
-    /* min(beta * input_scale * 2^(31 - 5), cap), then QuantizeMultiplierGreaterThanOne */
-    p = tpr_real_mul(beta, scale);
-    p.e += 26;
+    /* min(beta * input_scale * 2^(31 - 5), cap) (the product exact), then
+     * QuantizeMultiplierGreaterThanOne */
+    p.m = (uint64_t)(uint32_t)p.m * (uint32_t)beta.m;
+    p.e += beta.e + 26;
 #if TPR_SINGLE_ROUNDING
-    cap.m = 0x3FFFFFFFu;
-    cap.e = 0;
-    if (tpr_real_cmp(p, cap) > 0) {
-        p = cap;
+    {
+        tpr_real_t cap = {0x3FFFFFFFu, 0};
+        if (tpr_real_cmp(p, cap) > 0) {
+            p = cap;
+        }
     }
-    tpr_quantize_multiplier(p, &mult, &shift);
+    tpr_quantize_multiplier(p.m, p.e, &mult, &shift);
 #else
-    (void)cap;
-    tpr_quantize_multiplier(p, &mult, &shift);
+    tpr_quantize_multiplier(p.m, p.e, &mult, &shift);
     if (shift > 31) { /* p >= 2^31 - 1/2: the cap 2^31 - 1 gives these */
         mult = 0x7FFFFFFF;
         shift = 31;
@@ -52,21 +62,16 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
         return TPR_OK;
     }
     depth = in.dims[in.ndims - 1];
-    rows = (int32_t)(in.count / (uint32_t)depth);
-    for (r = 0; r < rows; ++r) {
-        const int8_t *x = (const int8_t *)in.data + r * depth;
-        int8_t *y = (int8_t *)out.data + r * depth;
+    y = (int8_t *)out.data;
+    for (x = (const int8_t *)in.data; x < (const int8_t *)in.data + in.count; x += depth, y += depth) {
         int32_t mx = -128, sum = 0, headroom, recip, exponent;
         uint32_t u;
         for (i = 0; i < depth; ++i) {
             mx = x[i] > mx ? x[i] : mx;
         }
         for (i = 0; i < depth; ++i) {
-            int32_t diff = x[i] - mx;
-            if (diff >= diff_min) {
-                int32_t e = tpr_exp_on_negative_values(tpr_mbqm(diff, mult, shift), 5);
-                sum = tpr_add_w(sum, tpr_rdbpot(e, 12)); /* Rescale<12> */
-            }
+            const int32_t e = softmax_exp(x[i] - mx, diff_min, mult, shift);
+            sum = tpr_add_w(sum, tpr_rdbpot(e, 12)); /* Rescale<12> */
         }
         /* GetReciprocal(sum, 12): the sum shifted left by its leading zeros, 32 of them (and 0
          * left) when it wrapped to 0, as TFLite's CountLeadingZeros and x86's shift give */
@@ -77,14 +82,10 @@ tpr_status_t tpr_k_softmax(tpr_ctx_t *c)
         if (exponent > 31) {
             return TPR_FAIL(c, TPR_ERR_EVAL, out.index, "softmax sum out of range");
         }
-        recip = tpr_one_over_one_plus_x((int32_t)(u - 0x80000000u));
+        recip = tpr_one_over_one_plus_x((int32_t)(u - 0x80000000u), 0, 1);
         for (i = 0; i < depth; ++i) {
-            int32_t diff = x[i] - mx, v = -128;
-            if (diff >= diff_min) {
-                int32_t e = tpr_exp_on_negative_values(tpr_mbqm(diff, mult, shift), 5);
-                v = tpr_rdbpot(tpr_srdhm(recip, e), exponent) - 128;
-            }
-            y[i] = tpr_clamp8(v, -128, 127);
+            const int32_t e = softmax_exp(x[i] - mx, diff_min, mult, shift);
+            y[i] = tpr_sat8(tpr_rdbpot(tpr_srdhm(recip, e), exponent) - 128);
         }
     }
     return TPR_OK;

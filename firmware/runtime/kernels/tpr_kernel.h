@@ -174,6 +174,13 @@ static inline int32_t tpr_rescale(int32_t x, const tpr_mq_t *q)
 #endif
 }
 
+/* v saturated to int8: one SSAT on Armv7-M (tpr_clamp8's nested conditional gives branches) */
+static inline int8_t tpr_sat8(int32_t v)
+{
+    v = v < -128 ? -128 : v;
+    return (int8_t)(v > 127 ? 127 : v);
+}
+
 /* Input 0 (and input 1 if in1 is given) and output 0 of an operator, then the checks `how` asks
  * for, in this order: input 0 int8 (IN8) or quantized int8 (INQ), input 1 quantized int8, output
  * int8 or quantized int8, input 0 of rank 1..hi (TPR_IO_RANK(hi)), as many elements in as out
