@@ -80,6 +80,21 @@ def test_softmax_whose_sum_wraps_to_zero_matches_tflm():
         assert np.array_equal(runtime.Model(model).run([x])[0], np.array(oracle.get_output(0))), depth
 
 
+def test_hard_swish_with_large_input_scales_matches_tflm():
+    """An input scale so large that the ReLU-ish multiplier's exponent exceeds 16: TFLite's
+    SaturatingLeftShift saturates (in 64 bits); the runtime's 32-bit product used to overflow."""
+    from runtime_models import Graph, compare, opts
+
+    for scale in (800.0, 3000.0, 40000.0):
+        g = Graph()
+        ti = g.tensor((1, 64), scale=scale, zero_point=3)
+        to = g.tensor((1, 64), scale=scale * 0.7, zero_point=-5)
+        t, o = opts("HardSwishOptions")
+        g.op(117, [ti], [to], t, o, version=1)
+        r = compare(g.build([ti], [to]), samples=4, seed=1, float_range=1.5)
+        assert r and r.bytes_compared > 0, (scale, r.details[:2])
+
+
 def test_single_rounding_fast_paths_match_the_generic_requantization():
     """TPR_SINGLE_ROUNDING has no TFLM to compare with here: the -O2 build's fast requantization
     (whole-range blocks, ADD of one shape) must give what the -Os build's generic tpr_mbqm gives

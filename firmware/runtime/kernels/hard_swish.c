@@ -23,7 +23,9 @@ static int mult16(const tpr_real_t *a, const tpr_real_t *b, int16_t *m16, int *e
 
 static int16_t sat_shl16(int16_t v, int k)
 {
-    int32_t r = (int32_t)v * (1 << k);
+    /* TFLite shifts in 64 bits; from 16 on every nonzero int16 saturates, so 16 stands for any
+     * larger shift and the product fits in 32 bits */
+    int32_t r = (int32_t)v * (1 << (k < 16 ? k : 16));
 #if defined(__ARM_FEATURE_SAT)
     return (int16_t)__ssat(r, 16);
 #else
