@@ -342,7 +342,8 @@ TPR_SIZE_OPT tpr_status_t tpr_k_depthwise_conv_2d(tpr_ctx_t *c)
         return st;
     }
     n_out = p.w.dims[3];
-    if (p.w.dims[0] != 1 || n_out != p.in.dims[3] * dm) {
+    /* C x depth_multiplier in 64 bits: both come from the model, the product may not fit */
+    if (p.w.dims[0] != 1 || (int64_t)p.in.dims[3] * dm != n_out) {
         return TPR_FAIL(c, TPR_ERR_SHAPE, p.w.index, "filter does not match depth_multiplier");
     }
     if (c->eval && dm == 1) {

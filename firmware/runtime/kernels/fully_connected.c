@@ -56,7 +56,8 @@ TPR_COLD tpr_status_t tpr_k_fully_connected(tpr_ctx_t *c)
     units = p.out.dims[p.out.ndims - 1];
     depth = p.w.dims[1];
     batches = (int32_t)(p.out.count / (uint32_t)units);
-    if (units > p.w.dims[0] || (uint32_t)batches * (uint32_t)depth != p.in.count) {
+    /* batches x D in 64 bits: wrapped to the input's count, it let the loops read past it */
+    if (units > p.w.dims[0] || (uint64_t)(uint32_t)batches * (uint32_t)depth != p.in.count) {
         return TPR_FAIL(c, TPR_ERR_SHAPE, p.out.index, "input, filter and output shapes disagree");
     }
     if ((st = tpr_bias(c, (uint32_t)units, &p.bias)) != TPR_OK) {
