@@ -127,7 +127,16 @@ def test_python_reader_agrees_with_the_runtime_on_regression_inputs(path):
     data = path.read_bytes()
     try:
         runtime.required_arena_bytes(data)
-    except BadInput:
+    except BadInput as exc:
+        if getattr(exc, "status_name", "") in ("TPR_ERR_SHAPE", "TPR_ERR_QUANT", "TPR_ERR_OPTIONS") \
+                and "operator" in exc.detail:
+            # an operator's kernel rejected its shapes, quantization or options, which tinyprune's
+            # reader does not check: it may read the model
+            try:
+                read_model(data)
+            except BadInput:
+                pass
+            return
         with pytest.raises(BadInput):
             read_model(data)
         return

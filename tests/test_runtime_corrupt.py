@@ -180,6 +180,23 @@ def test_concatenation_of_one_input_repeated_until_the_sizes_wrap(tmp_path, driv
     assert status == "TPR_ERR_SHAPE" and "axis sizes do not add up" in detail, detail
 
 
+def test_fully_connected_whose_batches_times_depth_wraps(tmp_path, driver):
+    """65536 batches x 65537 deep is 2^32 + 65536: a 32-bit product wraps to the input's 65536
+    elements. Rejected, not run (the loops would read 4 GB past the input)."""
+    from runtime_models import Graph, opts
+
+    g = Graph()
+    ti = g.tensor((1 << 16,), scale=0.1, zero_point=0)
+    tw = g.tensor((1, (1 << 16) + 1), scale=0.01, data=np.ones((1, (1 << 16) + 1), np.int8))
+    to = g.tensor((1 << 16, 1), scale=0.5, zero_point=0)
+    t, o = opts("FullyConnectedOptions")
+    g.op(9, [ti, tw], [to], t, o, version=6)
+    p = tmp_path / "fc-wrap.tflite"
+    p.write_bytes(g.build([ti], [to]))
+    status, detail = _run(driver, [p])[str(p)]
+    assert status == "TPR_ERR_SHAPE" and "shapes disagree" in detail, detail
+
+
 @pytest.mark.slow
 def test_corrupt_converted_models(tmp_path, driver):
     """The same on models the TFLite converter wrote (its layout: metadata, signatures, 16-byte

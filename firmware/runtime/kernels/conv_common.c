@@ -434,44 +434,147 @@ TPR_SIZE_OPT tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_
 
 #endif
 
-#if TPR_OP_CONV_2D || TPR_OP_DEPTHWISE_CONV_2D
+#if TPR_OP_CONV_2D || TPR_OP_DEPTHWISE_CONV_2D || TPR_OP_FULLY_CONNECTED
 
-/* Conv2DOptions: padding 0, stride_w 1, stride_h 2, activation 3, dilation_w 4, dilation_h 5;
- * DepthwiseConv2DOptions inserts depth_multiplier at 3 and shifts the rest by one. */
-TPR_COLD tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out)
+/* Conv2DOptions: padding 0, stride_w 1, stride_h 2, activation 3, dilation_w 4, dilation_h 5,
+ * quantized_bias_type 6; DepthwiseConv2DOptions inserts depth_multiplier at 3 and shifts the
+ * rest by one (no bias type). FullyConnectedOptions: activation 0, weights_format 1,
+ * quantized_bias_type 4, quant_spec 5. Checks, option reads (after a malformed field the later
+ * ones read defaults) and failures come in the order the three operators' own kernels had them;
+ * the operators left out of the build fold away. */
+TPR_COLD tpr_status_t tpr_conv_op(tpr_ctx_t *c, tpr_conv_t *p, int kind)
 {
+    /* where tpr_opt_pos puts stride_w, stride_h, dilation_w, dilation_h */
+    static const uint8_t opt_at[4] = {offsetof(tpr_conv_t, sw), offsetof(tpr_conv_t, sh),
+                                      offsetof(tpr_conv_t, dw), offsetof(tpr_conv_t, dh)};
+    tpr_tensor_t *const t[3] = {&p->in, &p->w, &p->out};
+    const int fc = TPR_OP_FULLY_CONNECTED &&
+                   (!(TPR_OP_CONV_2D || TPR_OP_DEPTHWISE_CONV_2D) || kind == TPR_CONV_FC);
+    const int dw = TPR_OP_DEPTHWISE_CONV_2D && !fc && (!TPR_OP_CONV_2D || kind == TPR_CONV_DEPTHWISE);
+    const unsigned k = (unsigned)dw; /* DEPTHWISE: options from 3 on one further */
     tpr_status_t st;
-    uint32_t padding = tpr_opt(c, 0, 1, 0);
-    unsigned k = depthwise ? 1u : 0u;
-    if ((st = tpr_opt_pos(c, 1, 0, &p->sw)) || (st = tpr_opt_pos(c, 2, 0, &p->sh)) ||
-        (st = tpr_opt_pos(c, 4 + k, 1, &p->dw)) || (st = tpr_opt_pos(c, 5 + k, 1, &p->dh)) ||
-        (st = tpr_padding(c, &p->out, padding, p->in.dims[1], p->w.dims[1], p->sh, p->dh,
-                          p->out.dims[1], &p->pad_h)) ||
-        (st = tpr_padding(c, &p->out, padding, p->in.dims[2], p->w.dims[2], p->sw, p->dw,
-                          p->out.dims[2], &p->pad_w)) ||
-        (st = tpr_activation(c, tpr_opt(c, 3 + k, 1, 0), &p->out, &p->lo, &p->hi)) ||
-        (st = tpr_bias(c, (uint32_t)n_out, &p->bias))) {
+    int32_t n_out, fic, groups, dm = 1, bad_t;
+    uint32_t j, v;
+#if TPR_ERROR_DETAIL
+    const char *why;
+#define CONV_BAD(s, tensor, w) do { st = (s); bad_t = (tensor); why = (w); goto bad; } while (0)
+#else
+#define CONV_BAD(s, tensor, w) do { st = (s); bad_t = (tensor); goto bad; } while (0)
+#endif
+
+    for (j = 0; j < 3; ++j) { /* input, filter, output; FULLY_CONNECTED checks them after */
+        st = !fc ? tpr_int8(c, j == 2, j & 1u, t[j], 4, 4)
+                 : (j == 2 ? tpr_out(c, 0, t[j]) : tpr_in(c, j, t[j]));
+        if (st != TPR_OK) {
+            return st;
+        }
+    }
+    if (fc) {
+        for (j = 0; j < 3; ++j) {
+            if ((st = tpr_check_int8(c, t[j], 1)) != TPR_OK) {
+                return st;
+            }
+        }
+        if ((st = tpr_check_rank(c, &p->w, 2, 2)) ||
+            (st = tpr_check_rank(c, &p->out, 1, TPR_MAX_DIMS))) {
+            return st;
+        }
+    } else {
+        if (dw && (st = tpr_opt_pos(c, 3, 0, &dm)) != TPR_OK) {
+            return st;
+        }
+        p->nb = p->in.dims[0];
+        p->ih = p->in.dims[1];
+        p->iw = p->in.dims[2];
+        p->ic = p->in.dims[3];
+        p->oh = p->out.dims[1];
+        p->ow = p->out.dims[2];
+        p->kh = p->w.dims[1];
+        p->kw = p->w.dims[2];
+        v = tpr_opt(c, 0, 1, 0); /* padding */
+        for (j = 0; j < 4; ++j) { /* fields 1, 2, 4, 5 (DEPTHWISE 5, 6); dilations 1 by default */
+            if ((st = tpr_opt_pos(c, j + 1 + (j >> 1) * (1 + k), j >> 1,
+                                  (int32_t *)(void *)((char *)p + opt_at[j]))) != TPR_OK) {
+                return st;
+            }
+        }
+        if ((st = tpr_padding(c, &p->out, v, p->ih, p->kh, p->sh, p->dh, p->oh, &p->pad_h)) ||
+            (st = tpr_padding(c, &p->out, v, p->iw, p->kw, p->sw, p->dw, p->ow, &p->pad_w))) {
+            return st;
+        }
+    }
+    if ((st = tpr_activation(c, tpr_opt(c, fc ? 0 : 3 + k, 1, 0), &p->out, &p->lo, &p->hi)) != TPR_OK) {
         return st;
     }
-    if (p->in.dims[0] != p->out.dims[0] || p->out.dims[3] != n_out) {
-        return TPR_FAIL(c, TPR_ERR_SHAPE, p->out.index, "batch or output channels disagree");
+    if (fc) {
+        v = tpr_opt(c, 4, 1, 0);
+        if (tpr_opt(c, 1, 1, 0) != 0 || (v != 0 && v != TPR_TYPE_INT32) ||
+            (c->has_opts && tpr_fb_present(&c->opts, c->fb, 5))) {
+            CONV_BAD(TPR_ERR_OPTIONS, -1, "shuffled weights, int64 bias or quant_spec");
+        }
+        /* input [..., D] with batches x D elements, filter [U, D], output [..., U]: a 1x1
+         * convolution over `batches` positions (batches x D in 64 bits: it must not wrap) */
+        n_out = p->out.dims[p->out.ndims - 1];
+        fic = p->w.dims[1];
+        p->iw = p->ow = (int32_t)(p->out.count / (uint32_t)n_out);
+        if (n_out > p->w.dims[0] || (uint64_t)(uint32_t)p->iw * (uint32_t)fic != p->in.count) {
+            CONV_BAD(TPR_ERR_SHAPE, p->out.index, "input, filter and output shapes disagree");
+        }
+        p->nb = p->ih = p->oh = p->kh = p->kw = p->sh = p->sw = p->dh = p->dw = 1;
+        p->ic = fic;
+        p->pad_h = p->pad_w = 0;
+        p->fc = (uint8_t)(p->w.scales.len == 1);
+    } else {
+        p->fc = 0;
+        n_out = p->w.dims[3u * k]; /* filter [O, KH, KW, C / groups] or [1, KH, KW, C x M] */
+        fic = dw ? 1 : p->w.dims[3];
     }
-    if (p->w.scales.len != 1 &&
-        (p->w.scales.len != (uint32_t)n_out || p->w.qdim != (depthwise ? 3 : 0))) {
-        return TPR_FAIL(c, TPR_ERR_QUANT, p->w.index,
-                        "filter scales must be one or one per output channel");
+    if ((st = tpr_bias(c, (uint32_t)n_out, &p->bias)) != TPR_OK) {
+        return st;
     }
-    p->nb = p->in.dims[0];
-    p->ih = p->in.dims[1];
-    p->iw = p->in.dims[2];
-    p->ic = p->in.dims[3];
-    p->oh = p->out.dims[1];
-    p->ow = p->out.dims[2];
-    p->kh = p->w.dims[1];
-    p->kw = p->w.dims[2];
-    p->fc = 0;
-    tpr_conv_mult_layer(c, p);
-    return TPR_OK;
+    if (!fc && (p->nb != p->out.dims[0] || p->out.dims[3] != n_out)) {
+        CONV_BAD(TPR_ERR_SHAPE, p->out.index, "batch or output channels disagree");
+    }
+    /* one scale, or one per output channel along dimension 0 (3 for DEPTHWISE): the reader
+     * checked that the dimension has as many elements as there are scales */
+    if (p->w.scales.len > 1 && p->w.qdim != (int32_t)(3u * k)) {
+        CONV_BAD(TPR_ERR_QUANT, p->w.index, fc ? "filter scales must be one or one per unit"
+                                                : "filter scales must be one or one per output channel");
+    }
+    /* how many multipliers the operator has: one per filter scale (tpr_check_int8: one at
+     * least); their per-layer part, before the loops (tpr_conv_mult fails if the scales give
+     * none), not needed when tpr_conv_mult reads them from the arena */
+    c->mult_n = p->w.scales.len;
+    if (!TPR_MULT_CACHE || !c->eval || c->m->mult_kept < c->m->mult_count) {
+        (void)tpr_mult_layer(p->in.scale, p->out.scale, p->fc, &p->ml);
+    }
+    if (dw) {
+        /* filter [1, KH, KW, C x depth_multiplier] (the product in 64 bits: it must not wrap) */
+        if (p->w.dims[0] != 1 || (int64_t)p->ic * dm != n_out) {
+            CONV_BAD(TPR_ERR_SHAPE, p->w.index, "filter does not match depth_multiplier");
+        }
+        return TPR_OK;
+    }
+    if (fc) {
+        if (p->fc && p->w.zp != 0) {
+            return TPR_OK; /* the per-channel loops ignore filter zero points: the kernel's own loop */
+        }
+        groups = 1;
+    } else {
+        /* groups = C / fic; output channel oc belongs to group oc / (n_out / groups) */
+        groups = p->ic / fic;
+        if (p->ic % fic != 0 || n_out % groups != 0) {
+            CONV_BAD(TPR_ERR_SHAPE, p->w.index, "channels do not divide into groups");
+        }
+        v = tpr_opt(c, 6, 1, 0);
+        if (v != 0 && v != TPR_TYPE_INT32) {
+            CONV_BAD(TPR_ERR_OPTIONS, -1, "quantized_bias_type other than int32");
+        }
+    }
+    return tpr_conv_run(c, p, 0, n_out, fic, n_out / groups, p->kh * p->kw * fic, fic);
+bad:
+    return TPR_FAIL(c, st, bad_t, why);
+#undef CONV_BAD
 }
 
 #endif

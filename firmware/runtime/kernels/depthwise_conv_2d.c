@@ -333,18 +333,13 @@ TPR_SIZE_OPT static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t n
 TPR_SIZE_OPT tpr_status_t tpr_k_depthwise_conv_2d(tpr_ctx_t *c)
 {
     tpr_conv_t p;
-    tpr_status_t st;
-    int32_t dm, n_out, fast = 0;
-
-    if ((st = tpr_int8(c, 0, 0, &p.in, 4, 4)) || (st = tpr_int8(c, 0, 1, &p.w, 4, 4)) ||
-        (st = tpr_int8(c, 1, 0, &p.out, 4, 4)) || (st = tpr_opt_pos(c, DEPTH_MULTIPLIER, 0, &dm)) ||
-        (st = tpr_conv_prepare(c, &p, 1, p.w.dims[3]))) {
+    int32_t n_out, dm, fast = 0;
+    const tpr_status_t st = tpr_conv_op(c, &p, TPR_CONV_DEPTHWISE);
+    if (st != TPR_OK) {
         return st;
     }
     n_out = p.w.dims[3];
-    if (p.w.dims[0] != 1 || n_out != p.in.dims[3] * dm) {
-        return TPR_FAIL(c, TPR_ERR_SHAPE, p.w.index, "filter does not match depth_multiplier");
-    }
+    dm = n_out / p.ic; /* n_out is C x depth_multiplier (tpr_conv_op) */
     if (c->eval && dm == 1) {
         fast = n_out & ~3;
         depthwise4(c, &p, fast);

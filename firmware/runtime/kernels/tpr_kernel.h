@@ -42,33 +42,29 @@ tpr_status_t tpr_bias(tpr_ctx_t *c, uint32_t n, const int32_t **bias);
 tpr_status_t tpr_pool(tpr_ctx_t *c, int avg);
 
 /* CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (conv_common.c): validation, and one loop nest
- * for all three. FULLY_CONNECTED is a 1x1 convolution over `batches` positions. */
+ * for all three. FULLY_CONNECTED is a 1x1 convolution over `batches` positions. The scalars
+ * come first, within reach of Thumb's 16-bit loads and stores, then the tensors. */
 typedef struct {
-    tpr_tensor_t in, w, out;
+    uint8_t fc;    /* per-tensor FULLY_CONNECTED: its multiplier, from the float product */
     int32_t sh, sw, dh, dw, pad_h, pad_w, lo, hi;
     const int32_t *bias;
     /* batches, input height/width/channels, output height/width, filter height/width */
     int32_t nb, ih, iw, ic, oh, ow, kh, kw;
-    uint8_t fc;    /* per-tensor FULLY_CONNECTED: its multiplier, from the float product */
-    tpr_mult_layer_t ml; /* the multipliers' per-layer part (tpr_conv_mult_layer) */
+    tpr_tensor_t in, w, out;
+    tpr_mult_layer_t ml; /* the multipliers' per-layer part (tpr_conv_op) */
 } tpr_conv_t;
 /* One filter scale for every output channel (per-tensor), so one multiplier for all of them. */
 static inline int tpr_conv_one_scale(const tpr_conv_t *p)
 {
     return p->fc || p->w.scales.len <= 1;
 }
-/* Options, padding, activation, bias, quantization and the geometry of CONV_2D/DEPTHWISE. */
-tpr_status_t tpr_conv_prepare(tpr_ctx_t *c, tpr_conv_t *p, int depthwise, int32_t n_out);
-/* The multipliers' per-layer part, from the input and output scales and p->fc: before the loops
- * (tpr_conv_mult fails if the scales give none); and how many multipliers the operator has (one
- * per filter scale). Not needed when tpr_conv_mult reads them from the arena. */
-static inline void tpr_conv_mult_layer(tpr_ctx_t *c, tpr_conv_t *p)
-{
-    c->mult_n = tpr_conv_one_scale(p) ? 1u : p->w.scales.len;
-    if (!TPR_MULT_CACHE || !c->eval || c->m->mult_kept < c->m->mult_count) {
-        (void)tpr_mult_layer(p->in.scale, p->out.scale, p->fc, &p->ml);
-    }
-}
+/* tpr_conv_op's operators */
+enum { TPR_CONV_2D = 0, TPR_CONV_DEPTHWISE = 1, TPR_CONV_FC = 2 };
+/* Validation of CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED (tensors, options, padding,
+ * activation, bias, quantization, geometry, the multipliers' per-layer part), then the loops
+ * (tpr_conv_run) of CONV_2D and of FULLY_CONNECTED with per-channel or symmetric weights; the
+ * other cases return TPR_OK to their kernel, p filled in. */
+tpr_status_t tpr_conv_op(tpr_ctx_t *c, tpr_conv_t *p, int kind);
 /* Multiplier of output channel oc (returns 0 when the scales cannot give one): computed, and
  * stored in the arena while validating; read from there if it is kept (tpr_runtime.h). */
 int tpr_conv_mult(const tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc, tpr_mq_t *q);
