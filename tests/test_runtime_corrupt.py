@@ -197,6 +197,57 @@ def test_fully_connected_whose_batches_times_depth_wraps(tmp_path, driver):
     assert status == "TPR_ERR_SHAPE" and "shapes disagree" in detail, detail
 
 
+def _conv_with_unrelated_large_steps(in_shape, strides, dil, depthwise):
+    """A 1x1 CONV_2D or DEPTHWISE_CONV_2D (SAME) whose stride or dilation times a large width or
+    channel count exceeds int32: the step is never taken (the second position or kernel row lies
+    outside the input), and TFLite Micro accepts the model."""
+    from runtime_models import Graph, opts
+
+    g = Graph()
+    n, h, w, cin = in_shape
+    (sh, sw), (dh, dw) = strides, dil
+    oh, ow = (h + sh - 1) // sh, (w + sw - 1) // sw
+    ti = g.tensor(in_shape, scale=0.1, zero_point=0)
+    fields = dict(padding=0, strideW=sw, strideH=sh, dilationWFactor=dw, dilationHFactor=dh)
+    if depthwise:
+        tw = g.tensor((1, 1, 1, cin), scale=np.full(cin, 0.01, np.float32), data=np.ones((1, 1, 1, cin), np.int8),
+                      qdim=3)
+        to = g.tensor((n, oh, ow, cin), scale=0.5, zero_point=0)
+        t, o = opts("DepthwiseConv2DOptions", depthMultiplier=1, **fields)
+        g.op(4, [ti, tw], [to], t, o, version=3)
+    else:
+        tw = g.tensor((1, 1, 1, cin), scale=np.full(1, 0.01, np.float32), data=np.ones((1, 1, 1, cin), np.int8),
+                      qdim=0)
+        to = g.tensor((n, oh, ow, 1), scale=0.5, zero_point=0)
+        t, o = opts("Conv2DOptions", **fields)
+        g.op(3, [ti, tw], [to], t, o, version=3)
+    return g.build([ti], [to])
+
+
+def test_steps_of_unrelated_sizes_do_not_overflow(tmp_path, driver):
+    """Found by fuzzing: tpr_conv_run and the depthwise walk computed stride x channels,
+    dilation x row bytes and stride x width in int32 although only steps inside the input are
+    taken (UBSan: signed overflow). Clean under the sanitizers, and equal to TFLite Micro."""
+    from runtime_models import compare
+
+    cases = {
+        "conv-sw-x-ic": ((1, 1, 2, 65536), (1, 65535), (1, 1), False),
+        "conv-dh-x-iw-ic": ((1, 2, 1, 65536), (1, 1), (65535, 1), False),
+        "conv-dw-x-ic": ((1, 1, 2, 65536), (1, 1), (1, 65535), False),
+        "dw-sh-x-iw": ((1, 2, 65536, 1), (65535, 1), (1, 1), True),
+        "dw-sw-x-ch": ((1, 1, 2, 65536), (1, 65535), (1, 1), True),
+        "dw-dh-x-iw": ((1, 2, 65536, 1), (1, 1), (65535, 1), True),
+    }
+    paths = []
+    for name, args in cases.items():
+        model = _conv_with_unrelated_large_steps(*args)
+        r = compare(model, samples=1, seed=0)
+        assert r and r.bytes_compared > 0, (name, r.details[:2])
+        paths.append(tmp_path / f"{name}.tflite")
+        paths[-1].write_bytes(model)
+    assert {status for status, _ in _run(driver, paths, max_arena=1 << 20).values()} == {"TPR_OK"}
+
+
 @pytest.mark.slow
 def test_corrupt_converted_models(tmp_path, driver):
     """The same on models the TFLite converter wrote (its layout: metadata, signatures, 16-byte

@@ -116,7 +116,7 @@ typedef struct {
  * `taps` runs (xtap, w_k bytes apart) of n contiguous bytes (contig: one run per row). */
 typedef struct {
     int32_t n_out, fic, w_k, ic, kw, dw, sw, pad_w, iw;
-    int32_t xrow, wrow, dx;
+    int32_t xrow, wrow, dx, xtap;
     int contig;
 } geo_t;
 
@@ -125,7 +125,7 @@ typedef struct {
 __attribute__((noinline)) static void pairs(const tpr_conv_t *p, const geo_t *g, const row_t *r, int32_t ox, int32_t ox_end)
 {
     const int32_t n = g->contig ? g->kw * g->fic : g->fic, taps = g->contig ? 1 : g->kw;
-    const int32_t xtap = g->dw * g->ic, dx = g->dx, dwc = r->dwc, rows = r->rows;
+    const int32_t xtap = g->xtap, dx = g->dx, dwc = r->dwc, rows = r->rows;
     const int32_t xrow = g->xrow, wrow = g->wrow, w_k = g->w_k, n_out = g->n_out;
     const int32_t zp = p->out.zp, lo = p->lo, hi = p->hi, nq = 1 + (dwc != 0);
 #if !TPR_SMALL
@@ -348,9 +348,12 @@ TPR_SIZE_OPT tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_
     g.sw = sw;
     g.pad_w = p->pad_w;
     g.iw = iw;
-    g.xrow = p->dh * iw * ic;
+    /* a step that cannot occur within the input (the second kernel row, position or tap lies
+     * outside it) is never taken: 0 then, so that no product of unrelated sizes overflows */
+    g.xrow = (p->dh < ih ? p->dh : 0) * iw * ic;
     g.wrow = kw * w_k;
-    g.dx = sw * ic;
+    g.dx = (sw < iw ? sw : 0) * ic;
+    g.xtap = (p->dw < iw ? p->dw : 0) * ic;
     g.contig = p->dw == 1 && fic == ic && w_k == fic;
     /* columns xl..xr-1 see every tap of a kernel row; pairs of them go through tpr_dot22 */
     xl = (p->pad_w + sw - 1) / sw;

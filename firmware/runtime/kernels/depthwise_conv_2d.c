@@ -12,8 +12,6 @@
 
 #if TPR_OP_DEPTHWISE_CONV_2D
 
-enum { DEPTH_MULTIPLIER = 3 };
-
 /* Four channels' accumulators. */
 typedef struct {
     uint32_t c0, c1, c2, c3;
@@ -263,12 +261,13 @@ TPR_SIZE_OPT static void depthwise4(tpr_ctx_t *c, const tpr_conv_t *p, int32_t n
     g.ch = ch;
     g.kw = kw;
     g.dw = p->dw;
-    g.xtap = p->dw * ch;
-    g.xrow = p->dh * iw * ch;
-    g.xcol = sw * ch;
+    /* a step that cannot occur within the input is never taken (tpr_conv_run): 0 */
+    g.xtap = (p->dw < iw ? p->dw : 0) * ch;
+    g.xrow = (p->dh < p->ih ? p->dh : 0) * iw * ch;
+    g.xcol = (sw < iw ? sw : 0) * ch;
     g.wrow = kw * ch;
     g.yrow = p->ow * ch;
-    g.prow = p->sh * iw;
+    g.prow = (p->sh < p->ih ? p->sh : 0) * iw;
     k.zp = p->out.zp;
     k.lo = p->lo;
     k.hi = p->hi;
