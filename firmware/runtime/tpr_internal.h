@@ -8,6 +8,13 @@
 
 #include "tpr_runtime.h"
 
+/* For a function GCC would copy into its callers at -Os although a call is smaller. */
+#if defined(__GNUC__)
+#define TPR_NOINLINE __attribute__((noinline))
+#else
+#define TPR_NOINLINE
+#endif
+
 /* ---- flatbuffer reader (tpr_flatbuf.c) ------------------------------------------------------
  * Every read goes through these functions, which check bounds against the model's length. Errors
  * are sticky: the first failure is kept in fb->err and later reads return defaults (0, absent,
@@ -70,17 +77,19 @@ uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
 
 /* ---- tensors (tpr_reader.c) ----------------------------------------------------------------- */
 typedef struct {
-    uint8_t *data; /* arena or model bytes; NULL while planning */
-    int32_t dims[TPR_MAX_DIMS];
-    uint32_t count; /* elements */
+    /* bytes to scale: the fields of tpr_io_t after data, in its order (tpr_output copies them
+     * at once) */
     uint32_t bytes;
-    int32_t index;
+    int32_t dims[TPR_MAX_DIMS];
     uint8_t ndims;
     uint8_t type;
     uint8_t is_const;
     uint8_t has_quant;
     int32_t zp;        /* zero_point[0] */
     uint32_t scale;    /* scale[0] as float bits (0 when absent) */
+    uint8_t *data; /* arena or model bytes; NULL while planning */
+    uint32_t count; /* elements */
+    int32_t index;
     tpr_vec_t scales;  /* every scale (per-channel quantization) */
     tpr_vec_t zps;     /* every zero point (int64 elements) */
     int32_t qdim;      /* quantized_dimension */

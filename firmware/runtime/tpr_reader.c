@@ -309,14 +309,15 @@ tpr_status_t tpr_fail_op(tpr_ctx_t *c, tpr_status_t st, int32_t tensor, const ch
     return tpr_fail(c->m, st, (int32_t)c->op, tensor, why);
 }
 
-tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor, const char *why)
+TPR_NOINLINE tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor,
+                                   const char *why)
 #else
 tpr_status_t tpr_fail_op(tpr_ctx_t *c, tpr_status_t st, int32_t tensor)
 {
     return tpr_fail(c->m, st, (int32_t)c->op, tensor);
 }
 
-tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor)
+TPR_NOINLINE tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor)
 #endif
 {
     if (m->status != TPR_OK) {

@@ -184,24 +184,24 @@ static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32
     return TPR_OK;
 }
 
-/* Validate the operators, compute tensor lifetimes and plan the arena. `first`, `last` and
- * `size` are the planner's scratch arrays (in the arena's activation area). */
-static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t *first,
-                         uint16_t *last, uint16_t *next, int grow, uint32_t *peak, int *grew)
+/* Validate the operators, compute tensor lifetimes and plan the arena. The planner's scratch
+ * arrays first, last, size and next follow each other at the start of the arena's activation
+ * area, right after loc[] (and its alignment). */
+static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow, uint32_t *peak,
+                         int *grew)
 {
     uint32_t i, k, n = m->n_tensors, cand, r;
+    uint16_t *last = first + n, *next = first + 4u * n;
+    uint32_t *size = (uint32_t *)(void *)(first + 2u * n); /* 4-byte aligned: 4n bytes in */
     tpr_tensor_t ts[3], *t; /* inputs 0 and 1 (for in-place operators), then any other tensor */
     tpr_ctx_t c;
     const tpr_kernel_t *kern;
     tpr_status_t st;
 
     m->mult_count = 0;
-    for (i = 0; i < n; ++i) {
-        first[i] = TPR_LIFE_UNUSED;
-        last[i] = 0;
-        size[i] = 0;
-        m->loc[i] = TPR_LOC_NONE;
-    }
+    /* loc[] TPR_LOC_NONE and first[] TPR_LIFE_UNUSED (all ones), then last[] and size[] 0 */
+    memset(m->loc, 0xFF, (size_t)((uint8_t *)last - (uint8_t *)m->loc));
+    memset(last, 0, 6u * n);
     t = &ts[2];
     for (i = 0; i < m->n_inputs; ++i) {
         if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
@@ -353,7 +353,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     tpr_fb_t fb;
     tpr_tab_t tab; /* the model table, then subgraph 0 */
     tpr_vec_t v;
-    uint32_t loc_bytes, work, peak = 0, best = 0, i, groups, *size;
+    uint32_t loc_bytes, work, peak = 0, best = 0, i, groups;
     int grow, grew = 0;
     tpr_status_t st;
     uint16_t *first;
@@ -420,8 +420,8 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
         TPR_BAD(TPR_ERR_GRAPH, "graph without outputs");
     }
 
-    /* arena: [loc: 4 bytes per tensor][activations]; the planner's scratch (size: 4 bytes,
-     * first, last, next: 2 bytes each per tensor) sits in the activation area while planning */
+    /* arena: [loc: 4 bytes per tensor][activations]; the planner's scratch (first, last: 2 bytes
+     * each per tensor, size: 4, next: 2) sits in the activation area while planning */
     loc_bytes = align_up(4u * m->n_tensors);
     work = align_up(10u * m->n_tensors);
     if (m->arena_size < loc_bytes + work) {
@@ -431,13 +431,12 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     m->loc = (uint32_t *)(void *)m->arena;
     /* validation stores the multipliers that fit above the scratch */
     m->mult_room = ((m->arena_size & ~3u) - loc_bytes - work) / TPR_MULT_GROUP_BYTES;
-    first = (uint16_t *)(void *)(m->arena + loc_bytes + 4u * m->n_tensors);
-    size = (uint32_t *)(void *)(m->arena + loc_bytes);
+    first = (uint16_t *)(void *)(m->arena + loc_bytes);
     /* with in-place roots grown (a PAD's), then, if that was possible, without, and again with
      * if that was better: a grown root takes more memory before the PAD (grew: the plan can
      * grow one; best: the other plan's peak) */
     for (grow = 1;; grow = !grow) {
-        st = plan(m, &fb, size, first, first + m->n_tensors, first + 2u * m->n_tensors, grow, &peak, &grew);
+        st = plan(m, &fb, first, grow, &peak, &grew);
         if (st != TPR_OK) {
             return st; /* reported */
         }
@@ -482,7 +481,7 @@ tpr_status_t tpr_init(tpr_model_t *m, const void *model, size_t model_size, void
 
 /* The planned arena (fast 0: arena_required, 1: arena_fast) in *bytes; a too small `work`
  * gives TPR_ERR_ARENA_TOO_SMALL and the work size to retry with. */
-static tpr_status_t arena_bytes(const void *model, size_t model_size, void *work,
+static TPR_NOINLINE tpr_status_t arena_bytes(const void *model, size_t model_size, void *work,
                                 size_t work_size, int fast, uint32_t *bytes)
 {
     tpr_model_t m;
@@ -549,15 +548,37 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
     return TPR_OK;
 }
 
+/* Graph inputs (is_out 0) or outputs (1) of a model tpr_init accepted; 0 for any other. */
+static TPR_NOINLINE uint32_t io_count(const tpr_model_t *m, int is_out)
+{
+    if (m == 0 || m->ready != TPR_READY_MAGIC) {
+        return 0;
+    }
+    return is_out ? m->n_outputs : m->n_inputs;
+}
+
 uint32_t tpr_input_count(const tpr_model_t *m)
 {
-    return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_inputs : 0;
+    return io_count(m, 0);
 }
 
 uint32_t tpr_output_count(const tpr_model_t *m)
 {
-    return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_outputs : 0;
+    return io_count(m, 1);
 }
+
+/* tpr_tensor_t has tpr_io_t's fields from bytes on at the same distances from bytes (a negative
+ * array size otherwise); the two bytes in tpr_io_t's padding are is_const and has_quant. */
+#define IO_REST (sizeof(tpr_io_t) - offsetof(tpr_io_t, bytes))
+#define SAME_AT(f, g) \
+    (offsetof(tpr_tensor_t, f) - offsetof(tpr_tensor_t, bytes) == \
+     offsetof(tpr_io_t, g) - offsetof(tpr_io_t, bytes))
+typedef char io_layout_check[SAME_AT(dims, dims) && SAME_AT(ndims, ndims) && SAME_AT(type, type) &&
+                                     SAME_AT(zp, zero_point) && SAME_AT(scale, scale_bits) &&
+                                     IO_REST <= sizeof(tpr_tensor_t) - offsetof(tpr_tensor_t, bytes)
+                                 ? 1
+                                 : -1];
+#undef SAME_AT
 
 /* Graph input (is_out 0) or output (1) `index`. */
 static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_out)
@@ -565,9 +586,7 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_
     tpr_fb_t fb;
     tpr_tensor_t t;
     tpr_status_t st;
-    uint32_t i;
-    if (m == 0 || io == 0 || m->ready != TPR_READY_MAGIC ||
-        index >= (is_out ? m->n_outputs : m->n_inputs)) {
+    if (io == 0 || index >= io_count(m, is_out)) { /* also a NULL or unready m */
         return TPR_ERR_ARG;
     }
     fb.b = m->data;
@@ -576,16 +595,8 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_
     if ((st = io_tensor(m, &fb, is_out ? m->outputs : m->inputs, index, &t, 1)) != TPR_OK) {
         return st;
     }
-    memset(io, 0, sizeof *io);
     io->data = t.data;
-    io->bytes = t.bytes;
-    io->ndims = t.ndims;
-    for (i = 0; i < t.ndims; ++i) {
-        io->dims[i] = t.dims[i];
-    }
-    io->type = t.type;
-    io->zero_point = t.zp;
-    io->scale_bits = t.scale;
+    memcpy(&io->bytes, &t.bytes, IO_REST); /* the same fields in the same places */
     return TPR_OK;
 }
 
