@@ -1,7 +1,8 @@
 /* Bounds-checked reads of a flatbuffer held in memory (in place, nothing copied).
  *
- * The model's length n is below 2^31 (tpr_init checks), so every sum of a position < n and a
- * checked length stays below 2^32 and unsigned arithmetic cannot wrap unnoticed. No alignment is
+ * The model's length n is at least 8 and below 2^31 (tpr_init checks), so n - 4 does not wrap,
+ * and every sum of a position < n and a checked length stays below 2^32: unsigned arithmetic
+ * cannot wrap unnoticed. No alignment is
  * assumed for the flatbuffer's own fields (tpr_rd32, tpr_rd16). */
 #define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_internal.h"
@@ -32,7 +33,7 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
     if (fb->err != TPR_OK || pos == TPR_FB_ABSENT) {
         return 0;
     }
-    if (fb->n < 4 || pos > fb->n - 4) {
+    if (pos > fb->n - 4) {
         fail(fb, TPR_ERR_TRUNCATED);
         return 0;
     }
@@ -56,11 +57,12 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
 }
 
 /* The vtable entry of field `field`: its offset in the table, 0 when absent (a zeroed table,
- * vtlen 0, has no fields). Needs no error check: a table's vtable was checked when it was read. */
+ * vtlen 0, has no fields). Needs no error check: a table's vtable was checked when it was read
+ * (vtlen is even, so the entry, 2 bytes at an even offset, fits when it starts below vtlen). */
 uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
 {
     uint32_t at = 4u + 2u * field;
-    return at + 2u <= t->vtlen ? tpr_rd16(fb->b + t->vt + at) : 0;
+    return at < t->vtlen ? tpr_rd16(fb->b + t->vt + at) : 0;
 }
 
 /* Offset of field `field` inside the table, 0 when absent; checks that `width` bytes fit. */
@@ -103,9 +105,9 @@ static uint32_t ref(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field)
     if (fo == 0) {
         return TPR_FB_ABSENT;
     }
-    at = t->pos + fo;
+    at = t->pos + fo; /* at + 4 <= pos + tlen <= n */
     off = tpr_rd32(fb->b + at);
-    if (off == 0 || off > fb->n - at || 4u > fb->n - (at + off)) {
+    if (off - 1u >= fb->n - at - 4u) { /* not 1 <= off <= n - at - 4: 4 bytes there */
         fail(fb, TPR_ERR_TRUNCATED);
         return TPR_FB_ABSENT;
     }
@@ -139,8 +141,8 @@ int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *ou
     if (i >= v->len) {
         fail(fb, TPR_ERR_INDEX);
     } else {
-        off = tpr_rd32(fb->b + at);
-        if (off == 0 || off > fb->n - at) {
+        off = tpr_rd32(fb->b + at); /* at + 4 <= n: inside the checked vector */
+        if (off - 1u >= fb->n - at) { /* not 1 <= off <= n - at */
             fail(fb, TPR_ERR_TRUNCATED);
         } else {
             pos = at + off;

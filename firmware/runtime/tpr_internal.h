@@ -212,7 +212,7 @@ tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c);
 /* Place n buffers (size[i] bytes, live from op first[i] to op last[i] inclusive; entries with
  * first[i] >= TPR_LIFE_ALIAS are skipped) so that buffers alive at the same time never overlap.
  * Writes off[i] and returns the peak (highest end), or 0xFFFFFFFF if the plan exceeds 2 GiB.
- * Sizes must be multiples of the alignment; `next` is scratch for n entries. */
+ * Sizes must be multiples of the alignment and at most 2^31; `next` is scratch for n entries. */
 uint32_t tpr_plan(uint32_t n, const uint16_t *first, const uint16_t *last, const uint32_t *size,
                   uint32_t *off, uint16_t *next);
 
