@@ -76,10 +76,10 @@ static uint32_t field_off(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsi
     return fo;
 }
 
-uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
-                       uint32_t dflt)
+uint32_t tpr_fb_get(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, uint32_t dflt)
 {
-    uint32_t fo = field_off(fb, t, field, width);
+    const unsigned width = fw & 15u;
+    uint32_t fo = field_off(fb, t, fw >> 4, width);
     const uint8_t *p;
     if (fo == 0) {
         return dflt;
@@ -160,7 +160,13 @@ uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
     return tpr_rd32(fb->b + v->pos + 4u * i);
 }
 
-uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width)
+uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
+                       uint32_t dflt)
 {
-    return tpr_fb_scalar(fb, t, field, width, 0);
+    return tpr_fb_get(fb, t, TPR_FW(field, width), dflt);
+}
+
+uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw)
+{
+    return tpr_fb_get(fb, t, fw, 0);
 }

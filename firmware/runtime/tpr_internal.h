@@ -64,8 +64,12 @@ uint32_t tpr_rd16(const uint8_t *p);
 #define TPR_FB_ABSENT 0xFFFFFFFFu
 int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
 /* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
- * 0xFFFFFFFF), `dflt` when absent. */
-uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width);
+ * 0xFFFFFFFF), `dflt` when absent; tpr_fb_u: 0 when absent. tpr_fb_get and tpr_fb_u0 take the
+ * field and width as one argument, TPR_FW(field, width) (one register less at every call). */
+#define TPR_FW(field, width) ((unsigned)(field) << 4 | (unsigned)(width)) /* a movs below 16 */
+uint32_t tpr_fb_get(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, uint32_t dflt);
+uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw);
+#define tpr_fb_u(fb, t, field, width) tpr_fb_u0((fb), (t), TPR_FW(field, width))
 uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
                        uint32_t dflt);
 /* Nonzero (the field's offset in the table) when field `field` is present. */

@@ -195,7 +195,7 @@ uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt)
     if (!c->has_opts) {
         return dflt;
     }
-    return tpr_fb_scalar(c->fb, &c->opts, field, width, dflt);
+    return tpr_fb_get(c->fb, &c->opts, TPR_FW(field, width), dflt);
 }
 
 tpr_status_t tpr_check_int8(tpr_ctx_t *c, const tpr_tensor_t *t, int need_quant)

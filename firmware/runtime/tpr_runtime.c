@@ -69,21 +69,18 @@ size_t tpr_model_sizeof(void)
     return sizeof(tpr_model_t);
 }
 
-/* Builtin code and version of operator code `index`. */
+/* Builtin code and version of operator code `index` (meaningless once fb->err is set, which
+ * the callers test). */
 static void opcode(tpr_model_t *m, tpr_fb_t *fb, uint32_t index, int32_t *code, int32_t *version)
 {
     tpr_vec_t v = {m->opcodes, m->n_opcodes};
     tpr_tab_t t;
     int32_t dep, c;
-    *code = -1;
-    *version = 0;
-    if (!tpr_fb_vec_table(fb, &v, index, &t)) {
-        return;
-    }
+    tpr_fb_vec_table(fb, &v, index, &t); /* a zeroed table on failure: every field its default */
     dep = (int8_t)tpr_fb_u(fb, &t, OC_DEPRECATED_CODE, 1);
     c = (int32_t)tpr_fb_u(fb, &t, OC_CODE, 4);
     *code = c > dep ? c : dep; /* TFLite's GetBuiltinCode */
-    *version = (int32_t)tpr_fb_scalar(fb, &t, OC_VERSION, 4, 1);
+    *version = (int32_t)tpr_fb_get(fb, &t, TPR_FW(OC_VERSION, 4), 1);
 }
 
 #if TPR_ERROR_DETAIL
@@ -118,8 +115,9 @@ static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t 
     const char *why;
 #endif
 
-    memset(c, 0, sizeof *c);
-    c->m = m;
+    c->m = m; /* every field is set below or by the caller (mult_base) */
+    c->eval = 0;
+    c->mult_n = 0;
     c->fb = fb;
     c->op = k;
     tpr_fb_vec_table(fb, &ops, k, &t);
@@ -191,6 +189,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
                          int *grew)
 {
     uint32_t i, k, n = m->n_tensors, cand, r;
+    int is_out;
     uint16_t *last = first + n, *next = first + 4u * n;
     uint32_t *size = (uint32_t *)(void *)(first + 2u * n); /* 4-byte aligned: 4n bytes in */
     tpr_tensor_t ts[3], *t; /* inputs 0 and 1 (for in-place operators), then any other tensor */
@@ -215,38 +214,34 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
             return st;
         }
         ts[0].is_const = ts[1].is_const = 1; /* absent */
-        for (i = 0; i < c.in.len; ++i) {
-            /* load_op checked the vectors: their elements are read in place */
-            int32_t idx = (int32_t)tpr_rd32(fb->b + c.in.pos + 4u * i);
-            if (idx == -1) {
-                continue;
+        /* the inputs (ts[0], ts[1], then ts[2]), then the outputs (ts[2]): load_op checked the
+         * vectors, their elements are read in place */
+        for (is_out = 0; is_out < 2; ++is_out) {
+            const tpr_vec_t *v = is_out ? &c.out : &c.in;
+            for (i = 0; i < v->len; ++i) {
+                int32_t idx = (int32_t)tpr_rd32(fb->b + v->pos + 4u * i);
+                if (idx == -1 && !is_out) {
+                    continue; /* an absent optional input */
+                }
+                t = &ts[i < 2 && !is_out ? i : 2];
+                if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
+                    return st;
+                }
+                if (t->is_const && !is_out) {
+                    continue;
+                }
+                /* an input must be written before, an output not (nor be a constant) */
+                if (t->is_const || (first[idx] == TPR_LIFE_UNUSED) != is_out) {
+                    return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
+                                   (is_out ? "output is a constant, a graph input or written twice"
+                                           : "tensor read before any operator writes it"));
+                }
+                if (is_out) {
+                    first[idx] = (uint16_t)k;
+                    size[idx] = align_up(t->bytes);
+                }
+                last[idx] = (uint16_t)k;
             }
-            t = &ts[i < 2 ? i : 2];
-            if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
-                return st;
-            }
-            if (t->is_const) {
-                continue;
-            }
-            if (first[idx] == TPR_LIFE_UNUSED) {
-                return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
-                                ("tensor read before any operator writes it"));
-            }
-            last[idx] = (uint16_t)k;
-        }
-        t = &ts[2];
-        for (i = 0; i < c.out.len; ++i) {
-            int32_t idx = (int32_t)tpr_rd32(fb->b + c.out.pos + 4u * i);
-            if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
-                return st;
-            }
-            if (t->is_const || first[idx] != TPR_LIFE_UNUSED) {
-                return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
-                                ("output is a constant, a graph input or written twice"));
-            }
-            first[idx] = (uint16_t)k;
-            last[idx] = (uint16_t)k;
-            size[idx] = align_up(t->bytes);
         }
         /* In-place operators: inputs the output may take over if they die here, noted in the
          * output's loc[] (free until the plan): input 0 at bits 0-15, input 1 at 16-31, 0xFFFF
