@@ -103,116 +103,74 @@ int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op)
 }
 #endif
 
-/* Read operator `k` into a context and find its kernel. */
-static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t *c,
-                            const tpr_kernel_t **kern)
+/* tpr_init's planning state: the planner's scratch arrays and the tensors an operator's
+ * in-place and alias decisions look at. */
+typedef struct {
+    uint16_t *first, *last;
+    uint32_t *size;
+    tpr_tensor_t ts[3]; /* inputs 0 and 1 (for in-place operators), then any other tensor */
+} planning_t;
+
+/* Operator `k`: read it, find its kernel and run it (p NULL: tpr_invoke), or validate it and
+ * note its tensors' lifetimes in the plan's scratch (p: tpr_init). *base is the index of the
+ * operator's first multiplier, moved past its own when it succeeds. */
+static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t *p,
+                           uint32_t *base)
 {
     tpr_vec_t ops = {m->operators, m->n_ops};
     tpr_tab_t t;
+    tpr_ctx_t c;
+    const tpr_kernel_t *kern;
     uint32_t oc, opts_type;
     tpr_status_t st;
 #if TPR_ERROR_DETAIL
     const char *why;
 #endif
 
-    c->m = m; /* every field is set below or by the caller (mult_base) */
-    c->eval = 0;
-    c->mult_n = 0;
-    c->fb = fb;
-    c->op = k;
+    c.m = m; /* every field is set below */
+    c.fb = fb;
+    c.op = k;
+    c.mult_n = 0;
     tpr_fb_vec_table(fb, &ops, k, &t);
     oc = tpr_fb_u(fb, &t, OP_OPCODE_INDEX, 4);
-    tpr_fb_vector(fb, &t, OP_INPUTS, 4, &c->in);
-    tpr_fb_vector(fb, &t, OP_OUTPUTS, 4, &c->out);
+    tpr_fb_vector(fb, &t, OP_INPUTS, 4, &c.in);
+    tpr_fb_vector(fb, &t, OP_OUTPUTS, 4, &c.out);
     opts_type = tpr_fb_u(fb, &t, OP_OPTIONS_TYPE, 1);
-    c->has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c->opts);
+    c.has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c.opts);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "operator table");
     }
     if (oc >= m->n_opcodes) {
         TPR_BAD(TPR_ERR_INDEX, "opcode_index out of range");
     }
-    opcode(m, fb, oc, &c->code, &c->version);
+    opcode(m, fb, oc, &c.code, &c.version);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "operator code table");
     }
-    *kern = tpr_find_kernel(c->code, c->version, &st);
-    if (*kern == 0) {
+    kern = tpr_find_kernel(c.code, c.version, &st);
+    if (kern == 0) {
         if (m->status == TPR_OK) {
-            m->err_code = c->code;
-            m->err_version = c->version;
+            m->err_code = c.code;
+            m->err_version = c.version;
         }
         TPR_BAD(st, 0);
     }
     if (tpr_fb_u(fb, &t, OP_OPTIONS2_TYPE, 1) != 0 ||
-        (opts_type != 0 && opts_type != (*kern)->opts_type)) {
+        (opts_type != 0 && opts_type != kern->opts_type)) {
         TPR_BAD(TPR_ERR_OPTIONS, "unexpected options type");
     }
     if (opts_type == 0) {
-        c->has_opts = 0;
+        c.has_opts = 0;
     }
-    if (c->out.len == 0) {
+    if (c.out.len == 0) {
         TPR_BAD(TPR_ERR_GRAPH, "operator without outputs");
     }
-    return TPR_OK;
-bad:
-    return TPR_ERR(m, st, (int32_t)k, -1, why);
-}
-
-/* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
- * arena, int8 or float32. */
-static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
-                              tpr_tensor_t *t, int with_data)
-{
-    int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
-    tpr_status_t st;
-    if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
-        return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
-    }
-    st = tpr_tensor(m, fb, idx, t, with_data, -1);
-    if (st != TPR_OK) {
-        return st;
-    }
-    if (t->is_const) {
-        return TPR_ERR(m, TPR_ERR_GRAPH, -1, idx, ("graph input/output is a constant"));
-    }
-    if (t->type != TPR_TYPE_INT8 && t->type != TPR_TYPE_FLOAT32) {
-        return TPR_ERR(m, TPR_ERR_TYPE, -1, idx, ("graph input/output not int8/float32"));
-    }
-    return TPR_OK;
-}
-
-/* Validate the operators, compute tensor lifetimes and plan the arena. The planner's scratch
- * arrays first, last, size and next follow each other at the start of the arena's activation
- * area, right after loc[] (and its alignment). */
-static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow, uint32_t *peak,
-                         int *grew)
-{
-    uint32_t i, k, n = m->n_tensors, cand, r;
-    int is_out;
-    uint16_t *last = first + n, *next = first + 4u * n;
-    uint32_t *size = (uint32_t *)(void *)(first + 2u * n); /* 4-byte aligned: 4n bytes in */
-    tpr_tensor_t ts[3], *t; /* inputs 0 and 1 (for in-place operators), then any other tensor */
-    tpr_ctx_t c;
-    const tpr_kernel_t *kern;
-    tpr_status_t st;
-
-    m->mult_count = 0;
-    /* loc[] TPR_LOC_NONE and first[] TPR_LIFE_UNUSED (all ones), then last[] and size[] 0 */
-    memset(m->loc, 0xFF, (size_t)((uint8_t *)last - (uint8_t *)m->loc));
-    memset(last, 0, 6u * n);
-    t = &ts[2];
-    for (i = 0; i < m->n_inputs; ++i) {
-        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
-            return st;
-        }
-        first[t->index] = 0;
-        size[t->index] = align_up(t->bytes);
-    }
-    for (k = 0; k < m->n_ops; ++k) {
-        if ((st = load_op(m, fb, k, &c, &kern)) != TPR_OK) {
-            return st;
-        }
+    if (p != 0) {
+        uint32_t i, cand;
+        int is_out;
+        uint16_t *first = p->first, *last = p->last;
+        uint32_t *size = p->size;
+        tpr_tensor_t *ts = p->ts, *t = &ts[2];
         ts[0].is_const = ts[1].is_const = 1; /* absent */
         /* the inputs (ts[0], ts[1], then ts[2]), then the outputs (ts[2]): load_op checked the
          * vectors, their elements are read in place */
@@ -267,17 +225,77 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
                 size[b] = root;
             }
         }
-        /* the kernel checks types, shapes, quantization and options (and stores multipliers);
-         * load_op left c.eval 0: validate only */
-        c.mult_base = m->mult_count;
-        st = kern->fn(&c);
-        if (st == TPR_OK && fb->err != TPR_OK) {
-            st = TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator options"));
-        }
-        if (st != TPR_OK) {
+    }
+    /* the kernel: with p, checks types, shapes, quantization and options (and stores
+     * multipliers); without, computes the outputs */
+    c.eval = p == 0;
+    c.mult_base = *base;
+    st = kern->fn(&c);
+    if (st == TPR_OK && fb->err != TPR_OK) {
+        st = TPR_ERR(m, fb->err, (int32_t)k, -1, (p != 0 ? "operator options" : 0));
+    }
+    if (st == TPR_OK) {
+        *base = mult_next(*base, c.mult_n);
+    }
+    return st;
+bad:
+    return TPR_ERR(m, st, (int32_t)k, -1, why);
+}
+
+/* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
+ * arena, int8 or float32. */
+static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
+                              tpr_tensor_t *t, int with_data)
+{
+    int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
+    tpr_status_t st;
+    if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
+        return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
+    }
+    st = tpr_tensor(m, fb, idx, t, with_data, -1);
+    if (st != TPR_OK) {
+        return st;
+    }
+    if (t->is_const) {
+        return TPR_ERR(m, TPR_ERR_GRAPH, -1, idx, ("graph input/output is a constant"));
+    }
+    if (t->type != TPR_TYPE_INT8 && t->type != TPR_TYPE_FLOAT32) {
+        return TPR_ERR(m, TPR_ERR_TYPE, -1, idx, ("graph input/output not int8/float32"));
+    }
+    return TPR_OK;
+}
+
+/* Validate the operators, compute tensor lifetimes and plan the arena. The planner's scratch
+ * arrays first, last, size and next follow each other at the start of the arena's activation
+ * area, right after loc[] (and its alignment). */
+static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow, uint32_t *peak,
+                         int *grew)
+{
+    uint32_t i, k, n = m->n_tensors, cand, r;
+    uint16_t *last = first + n, *next = first + 4u * n;
+    uint32_t *size = (uint32_t *)(void *)(first + 2u * n); /* 4-byte aligned: 4n bytes in */
+    planning_t p;
+    tpr_tensor_t *t = &p.ts[2];
+    tpr_status_t st;
+
+    m->mult_count = 0;
+    /* loc[] TPR_LOC_NONE and first[] TPR_LIFE_UNUSED (all ones), then last[] and size[] 0 */
+    memset(m->loc, 0xFF, (size_t)((uint8_t *)last - (uint8_t *)m->loc));
+    memset(last, 0, 6u * n);
+    p.first = first;
+    p.last = last;
+    p.size = size;
+    for (i = 0; i < m->n_inputs; ++i) {
+        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
             return st;
         }
-        m->mult_count = mult_next(m->mult_count, c.mult_n);
+        first[t->index] = 0;
+        size[t->index] = align_up(t->bytes);
+    }
+    for (k = 0; k < m->n_ops; ++k) {
+        if ((st = run_op(m, fb, k, &p, &m->mult_count)) != TPR_OK) {
+            return st;
+        }
     }
     for (i = 0; i < m->n_outputs; ++i) {
         if ((st = io_tensor(m, fb, m->outputs, i, t, 0)) != TPR_OK) {
@@ -504,8 +522,6 @@ tpr_status_t tpr_fast_arena_bytes(const void *model, size_t model_size, void *wo
 tpr_status_t tpr_invoke(tpr_model_t *m)
 {
     tpr_fb_t fb;
-    tpr_ctx_t c;
-    const tpr_kernel_t *kern;
     uint32_t k, base = 0;
     tpr_status_t st;
     if (m == 0 || m->ready != TPR_READY_MAGIC) {
@@ -521,17 +537,7 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
             m->op_hook(m->op_hook_user, k);
         }
 #endif
-        if ((st = load_op(m, &fb, k, &c, &kern)) != TPR_OK) {
-            return st;
-        }
-        c.eval = 1;
-        c.mult_base = base;
-        st = kern->fn(&c);
-        base = mult_next(base, c.mult_n);
-        if (st == TPR_OK && fb.err != TPR_OK) {
-            st = TPR_ERR(m, fb.err, (int32_t)k, -1, 0);
-        }
-        if (st != TPR_OK) {
+        if ((st = run_op(m, &fb, k, 0, &base)) != TPR_OK) {
             return st;
         }
     }
