@@ -99,10 +99,11 @@ typedef struct {
     int32_t qdim;      /* quantized_dimension */
 } tpr_tensor_t;
 
-/* Fill `t` from tensor `index` of subgraph 0, fully validated. With `with_data`, data points at
- * the tensor's bytes (model for constants, arena otherwise). `op` (or -1) is for error reports. */
-tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_t *t,
-                        int with_data, int32_t op);
+/* Fill `t` from tensor `index` of subgraph 0 of c->m (read through c->fb), fully validated.
+ * With c->eval, data points at the tensor's bytes (model for constants, arena otherwise). Errors
+ * name operator c->op (0xFFFFFFFF: none). */
+struct tpr_ctx;
+tpr_status_t tpr_tensor(const struct tpr_ctx *c, int32_t index, tpr_tensor_t *t);
 /* Builtin code of operator `op`, or -1 if it cannot be read (detail messages only). */
 int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op);
 

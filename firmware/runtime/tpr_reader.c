@@ -23,9 +23,10 @@ static uint32_t type_size(uint8_t type)
     }
 }
 
-tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_t *t,
-                        int with_data, int32_t op)
+tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
 {
+    tpr_model_t *m = c->m;
+    tpr_fb_t *fb = c->fb;
     tpr_vec_t tensors = {m->tensors, m->n_tensors}, buffers = {m->buffers, m->n_buffers};
     tpr_tab_t tt, qt, bt;
     tpr_vec_t shape, data;
@@ -100,7 +101,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     } else if (off > 1) {
         /* data after the flatbuffer (models over 2 GB): not for microcontrollers */
         TPR_BAD(TPR_ERR_TYPE, "buffer stored outside the flatbuffer");
-    } else if (with_data) {
+    } else if (c->eval) {
         uint32_t loc = m->loc[index];
         if (loc == TPR_LOC_NONE) {
             TPR_BAD(TPR_ERR_GRAPH, "tensor has no arena space");
@@ -146,7 +147,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     }
     return TPR_OK;
 bad:
-    return TPR_ERR(m, st, op, index, why);
+    return TPR_ERR(m, st, (int32_t)c->op, index, why);
 }
 
 /* ---- operator context ------------------------------------------------------------------------- */
@@ -170,7 +171,7 @@ static tpr_status_t io(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, unsigned kind)
     if (idx < 0) {
         return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "required tensor is absent");
     }
-    return tpr_tensor(c->m, c->fb, idx, t, c->eval, (int32_t)c->op);
+    return tpr_tensor(c, idx, t);
 }
 
 tpr_status_t tpr_in(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t)

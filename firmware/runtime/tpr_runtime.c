@@ -38,12 +38,13 @@ static uint32_t align_up(uint32_t v)
 
 const char *tpr_status_str(tpr_status_t s)
 {
-    /* the messages one after the other, each ended by its 0 (no table of pointers) */
+    /* the messages one after the other, each ended by its 0 (no table of pointers); a value
+     * that is no status is a bad argument */
 #define TPR_STATUS_MSG(name, msg) msg "\0"
-    static const char msgs[] = TPR_STATUS_LIST(TPR_STATUS_MSG) "unknown status";
+    static const char msgs[] = TPR_STATUS_LIST(TPR_STATUS_MSG);
 #undef TPR_STATUS_MSG
     const char *p = msgs;
-    unsigned i = (unsigned)s < (unsigned)TPR_STATUS_COUNT ? (unsigned)s : (unsigned)TPR_STATUS_COUNT;
+    unsigned i = (unsigned)s < (unsigned)TPR_STATUS_COUNT ? (unsigned)s : (unsigned)TPR_ERR_ARG;
     for (; i > 0; --i) {
         while (*p++ != 0) {
         }
@@ -165,6 +166,7 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
     if (c.out.len == 0) {
         TPR_BAD(TPR_ERR_GRAPH, "operator without outputs");
     }
+    c.eval = p == 0;
     if (p != 0) {
         uint32_t i, cand;
         int is_out;
@@ -182,7 +184,7 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
                     continue; /* an absent optional input */
                 }
                 t = &ts[i < 2 && !is_out ? i : 2];
-                if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
+                if ((st = tpr_tensor(&c, idx, t)) != TPR_OK) {
                     return st;
                 }
                 if (t->is_const && !is_out) {
@@ -228,7 +230,6 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
     }
     /* the kernel: with p, checks types, shapes, quantization and options (and stores
      * multipliers); without, computes the outputs */
-    c.eval = p == 0;
     c.mult_base = *base;
     st = kern->fn(&c);
     if (st == TPR_OK && fb->err != TPR_OK) {
@@ -243,16 +244,17 @@ bad:
 }
 
 /* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
- * arena, int8 or float32. */
-static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
-                              tpr_tensor_t *t, int with_data)
+ * arena, int8 or float32. `g` holds the model, the reader, eval (data wanted) and op ~0. */
+static tpr_status_t io_tensor(const tpr_ctx_t *g, uint32_t pos, uint32_t i, tpr_tensor_t *t)
 {
+    tpr_model_t *m = g->m;
+    tpr_fb_t *fb = g->fb;
     int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
     tpr_status_t st;
     if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
         return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
     }
-    st = tpr_tensor(m, fb, idx, t, with_data, -1);
+    st = tpr_tensor(g, idx, t);
     if (st != TPR_OK) {
         return st;
     }
@@ -276,6 +278,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
     uint32_t *size = (uint32_t *)(void *)(first + 2u * n); /* 4-byte aligned: 4n bytes in */
     planning_t p;
     tpr_tensor_t *t = &p.ts[2];
+    tpr_ctx_t g; /* for the graph's inputs and outputs */
     tpr_status_t st;
 
     m->mult_count = 0;
@@ -285,8 +288,12 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
     p.first = first;
     p.last = last;
     p.size = size;
+    g.m = m;
+    g.fb = fb;
+    g.op = 0xFFFFFFFFu;
+    g.eval = 0;
     for (i = 0; i < m->n_inputs; ++i) {
-        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
+        if ((st = io_tensor(&g, m->inputs, i, t)) != TPR_OK) {
             return st;
         }
         first[t->index] = 0;
@@ -298,7 +305,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
         }
     }
     for (i = 0; i < m->n_outputs; ++i) {
-        if ((st = io_tensor(m, fb, m->outputs, i, t, 0)) != TPR_OK) {
+        if ((st = io_tensor(&g, m->outputs, i, t)) != TPR_OK) {
             return st;
         }
         if (first[t->index] == TPR_LIFE_UNUSED) {
@@ -585,6 +592,7 @@ typedef char io_layout_check[SAME_AT(dims, dims) && SAME_AT(ndims, ndims) && SAM
 static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_out)
 {
     tpr_fb_t fb;
+    tpr_ctx_t g;
     tpr_tensor_t t;
     tpr_status_t st;
     if (io == 0 || index >= io_count(m, is_out)) { /* also a NULL or unready m */
@@ -593,7 +601,11 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_
     fb.b = m->data;
     fb.n = m->size;
     fb.err = TPR_OK;
-    if ((st = io_tensor(m, &fb, is_out ? m->outputs : m->inputs, index, &t, 1)) != TPR_OK) {
+    g.m = m;
+    g.fb = &fb;
+    g.op = 0xFFFFFFFFu;
+    g.eval = 1;
+    if ((st = io_tensor(&g, is_out ? m->outputs : m->inputs, index, &t)) != TPR_OK) {
         return st;
     }
     io->data = t.data;
