@@ -170,8 +170,6 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
     if (p != 0) {
         uint32_t i, cand;
         int is_out;
-        uint16_t *first = p->first, *last = p->last;
-        uint32_t *size = p->size;
         tpr_tensor_t *ts = p->ts, *t = &ts[2];
         ts[0].is_const = ts[1].is_const = 1; /* absent */
         /* the inputs (ts[0], ts[1], then ts[2]), then the outputs (ts[2]): load_op checked the
@@ -191,16 +189,16 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
                     continue;
                 }
                 /* an input must be written before, an output not (nor be a constant) */
-                if (t->is_const || (first[idx] == TPR_LIFE_UNUSED) != is_out) {
+                if (t->is_const || (p->first[idx] == TPR_LIFE_UNUSED) != is_out) {
                     return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
                                    (is_out ? "output is a constant, a graph input or written twice"
                                            : "tensor read before any operator writes it"));
                 }
                 if (is_out) {
-                    first[idx] = (uint16_t)k;
-                    size[idx] = align_up(t->bytes);
+                    p->first[idx] = (uint16_t)k;
+                    p->size[idx] = align_up(t->bytes);
                 }
-                last[idx] = (uint16_t)k;
+                p->last[idx] = (uint16_t)k;
             }
         }
         /* In-place operators: inputs the output may take over if they die here, noted in the
@@ -220,11 +218,11 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
          * chain of them) unless the input is a constant (or absent); size[] then holds the
          * root's index. (A variable input was checked above to be written before.) */
         if ((kern->flags & TPR_KFLAG_ALIAS) != 0 && !ts[0].is_const) {
-            uint32_t root = root_of(first, size, (uint32_t)ts[0].index);
+            uint32_t root = root_of(p->first, p->size, (uint32_t)ts[0].index);
             uint32_t b = tpr_rd32(fb->b + c.out.pos);
-            if (size[root] == size[b]) {
-                first[b] = ALIAS_MARK;
-                size[b] = root;
+            if (p->size[root] == p->size[b]) {
+                p->first[b] = ALIAS_MARK;
+                p->size[b] = root;
             }
         }
     }
@@ -339,7 +337,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
                 }
                 size[r] = size[i];
             }
-            last[r] = last[r] > last[i] ? last[r] : last[i];
+            last[r] = last[i]; /* the later end: last[i] >= first[i] = last[r] */
             first[i] = ALIAS_MARK;
             size[i] = r;
             break;
