@@ -119,9 +119,10 @@ int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *ou
     return tpr_fb_table_at(fb, ref(fb, t, field), out);
 }
 
-void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v)
+void tpr_fb_vec(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, tpr_vec_t *v)
 {
-    uint32_t target = ref(fb, t, field), len;
+    const unsigned elem = fw & 15u;
+    uint32_t target = ref(fb, t, fw >> 4), len;
     v->pos = 0;
     v->len = 0;
     if (target != TPR_FB_ABSENT) {
@@ -158,12 +159,6 @@ uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
         return 0;
     }
     return tpr_rd32(fb->b + v->pos + 4u * i);
-}
-
-uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
-                       uint32_t dflt)
-{
-    return tpr_fb_get(fb, t, TPR_FW(field, width), dflt);
 }
 
 uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw)

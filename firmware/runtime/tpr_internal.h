@@ -63,19 +63,30 @@ uint32_t tpr_rd16(const uint8_t *p);
 /* The table at `pos` (TPR_FB_ABSENT: none, no error); 0 and a zeroed *t when it cannot be read. */
 #define TPR_FB_ABSENT 0xFFFFFFFFu
 int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
-/* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
- * 0xFFFFFFFF), `dflt` when absent; tpr_fb_u: 0 when absent. tpr_fb_get and tpr_fb_u0 take the
- * field and width as one argument, TPR_FW(field, width) (one register less at every call). */
+/* The readers below take a field and the bytes of its value or elements as one argument,
+ * TPR_FW(field, width): one register less at every call. */
 #define TPR_FW(field, width) ((unsigned)(field) << 4 | (unsigned)(width)) /* a movs below 16 */
+/* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
+ * 0xFFFFFFFF), `dflt` when absent; tpr_fb_u: 0 when absent. */
 uint32_t tpr_fb_get(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, uint32_t dflt);
 uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw);
 #define tpr_fb_u(fb, t, field, width) tpr_fb_u0((fb), (t), TPR_FW(field, width))
-uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
-                       uint32_t dflt);
+/* A vector field of `width`-byte elements; empty when absent. */
+void tpr_fb_vec(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, tpr_vec_t *v);
+/* The same with field and width apart (the fuzz mutator's; inline: no code unless used). */
+static inline uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field,
+                                     unsigned width, uint32_t dflt)
+{
+    return tpr_fb_get(fb, t, TPR_FW(field, width), dflt);
+}
+static inline void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem,
+                                 tpr_vec_t *v)
+{
+    tpr_fb_vec(fb, t, TPR_FW(field, elem), v);
+}
 /* Nonzero (the field's offset in the table) when field `field` is present. */
 uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field);
 int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *out);
-void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v);
 int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out);
 uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
 

@@ -42,7 +42,7 @@ tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
         TPR_BAD(TPR_ERR_INDEX, "tensor index out of range");
     }
     tpr_fb_vec_table(fb, &tensors, (uint32_t)index, &tt);
-    tpr_fb_vector(fb, &tt, T_SHAPE, 4, &shape);
+    tpr_fb_vec(fb, &tt, TPR_FW(T_SHAPE, 4), &shape);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "tensor table");
     }
@@ -87,7 +87,7 @@ tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
         TPR_BAD(TPR_ERR_INDEX, "buffer index out of range");
     }
     tpr_fb_vec_table(fb, &buffers, buf, &bt);
-    tpr_fb_vector(fb, &bt, B_DATA, 1, &data);
+    tpr_fb_vec(fb, &bt, TPR_FW(B_DATA, 1), &data);
     off = tpr_fb_u(fb, &bt, B_OFFSET, 8);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "buffer table");
@@ -117,8 +117,8 @@ tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
         if (tpr_fb_u(fb, &qt, Q_DETAILS_TYPE, 1) != 0) {
             TPR_BAD(TPR_ERR_QUANT, "custom quantization details");
         }
-        tpr_fb_vector(fb, &qt, Q_SCALE, 4, &t->scales);
-        tpr_fb_vector(fb, &qt, Q_ZERO_POINT, 8, &t->zps);
+        tpr_fb_vec(fb, &qt, TPR_FW(Q_SCALE, 4), &t->scales);
+        tpr_fb_vec(fb, &qt, TPR_FW(Q_ZERO_POINT, 8), &t->zps);
         t->qdim = (int32_t)tpr_fb_u(fb, &qt, Q_QDIM, 4);
         if (fb->err != TPR_OK) {
             TPR_BAD(fb->err, "quantization table");
@@ -287,7 +287,7 @@ static void put_tensor_name(sbuf_t *s, tpr_model_t *m, int32_t index)
     if (!tpr_fb_vec_table(&fb, &tensors, (uint32_t)index, &tt)) {
         return;
     }
-    tpr_fb_vector(&fb, &tt, T_NAME, 1, &name);
+    tpr_fb_vec(&fb, &tt, TPR_FW(T_NAME, 1), &name);
     if (fb.err != TPR_OK || name.len == 0) {
         return;
     }

@@ -134,8 +134,8 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
     c.mult_n = 0;
     tpr_fb_vec_table(fb, &ops, k, &t);
     oc = tpr_fb_u(fb, &t, OP_OPCODE_INDEX, 4);
-    tpr_fb_vector(fb, &t, OP_INPUTS, 4, &c.in);
-    tpr_fb_vector(fb, &t, OP_OUTPUTS, 4, &c.out);
+    tpr_fb_vec(fb, &t, TPR_FW(OP_INPUTS, 4), &c.in);
+    tpr_fb_vec(fb, &t, TPR_FW(OP_OUTPUTS, 4), &c.out);
     opts_type = tpr_fb_u(fb, &t, OP_OPTIONS_TYPE, 1);
     c.has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c.opts);
     if (fb->err != TPR_OK) {
@@ -354,16 +354,22 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
 }
 
 /* The vectors of the model table and then of subgraph 0 that tpr_model_t keeps, in the order
- * they are read: schema field, element bytes, where their position and length go. The
- * description (only checked: it must fit) and the subgraphs use the places of the subgraph's
- * inputs and outputs, read after them. */
-#define VEC(field, elem, pos, len) {field, elem, offsetof(tpr_model_t, pos), offsetof(tpr_model_t, len)}
-static const uint8_t vecs[8][4] = {
-    VEC(M_OPCODES, 4, opcodes, n_opcodes),  VEC(M_BUFFERS, 4, buffers, n_buffers),
-    VEC(M_DESCRIPTION, 1, inputs, n_inputs), VEC(M_SUBGRAPHS, 4, outputs, n_outputs),
-    VEC(SG_TENSORS, 4, tensors, n_tensors), VEC(SG_OPERATORS, 4, operators, n_ops),
-    VEC(SG_INPUTS, 4, inputs, n_inputs),    VEC(SG_OUTPUTS, 4, outputs, n_outputs)};
+ * they are read: schema field and element bytes (TPR_FW), where their position goes (their
+ * length follows it: checked below). The description (only checked: it must fit) and the
+ * subgraphs use the places of the subgraph's inputs and outputs, read after them. */
+#define VEC(field, elem, pos) {TPR_FW(field, elem), offsetof(tpr_model_t, pos)}
+static const uint8_t vecs[8][2] = {
+    VEC(M_OPCODES, 4, opcodes),  VEC(M_BUFFERS, 4, buffers), VEC(M_DESCRIPTION, 1, inputs),
+    VEC(M_SUBGRAPHS, 4, outputs), VEC(SG_TENSORS, 4, tensors), VEC(SG_OPERATORS, 4, operators),
+    VEC(SG_INPUTS, 4, inputs),    VEC(SG_OUTPUTS, 4, outputs)};
 #undef VEC
+#define LEN_AFTER(pos, len) (offsetof(tpr_model_t, len) == offsetof(tpr_model_t, pos) + 4u)
+typedef char vec_len_check[LEN_AFTER(opcodes, n_opcodes) && LEN_AFTER(buffers, n_buffers) &&
+                                   LEN_AFTER(tensors, n_tensors) && LEN_AFTER(operators, n_ops) &&
+                                   LEN_AFTER(inputs, n_inputs) && LEN_AFTER(outputs, n_outputs)
+                               ? 1
+                               : -1];
+#undef LEN_AFTER
 
 static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, void *arena,
                          size_t arena_size, int need_full_arena)
@@ -424,9 +430,9 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
             v.len = m->n_outputs;
             tpr_fb_vec_table(&fb, &v, 0, &tab);
         }
-        tpr_fb_vector(&fb, &tab, vecs[i][0], vecs[i][1], &v);
-        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][2]) = v.pos;
-        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][3]) = v.len;
+        tpr_fb_vec(&fb, &tab, vecs[i][0], &v);
+        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][1]) = v.pos;
+        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][1] + 4) = v.len;
     }
     if (fb.err != TPR_OK) {
         TPR_BAD(fb.err, "subgraph 0");
