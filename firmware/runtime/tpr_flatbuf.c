@@ -136,18 +136,13 @@ void tpr_fb_vec(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, tpr_vec_t *v)
     }
 }
 
-int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out)
+int tpr_fb_elem_table(tpr_fb_t *fb, uint32_t at, tpr_tab_t *out)
 {
-    uint32_t at = v->pos + 4u * i, off, pos = TPR_FB_ABSENT;
-    if (i >= v->len) {
-        fail(fb, TPR_ERR_INDEX);
+    uint32_t off = tpr_rd32(fb->b + at), pos = TPR_FB_ABSENT; /* at + 4 <= n */
+    if (off - 1u >= fb->n - at) { /* not 1 <= off <= n - at */
+        fail(fb, TPR_ERR_TRUNCATED);
     } else {
-        off = tpr_rd32(fb->b + at); /* at + 4 <= n: inside the checked vector */
-        if (off - 1u >= fb->n - at) { /* not 1 <= off <= n - at */
-            fail(fb, TPR_ERR_TRUNCATED);
-        } else {
-            pos = at + off;
-        }
+        pos = at + off;
     }
     return tpr_fb_table_at(fb, pos, out); /* fails at once after an error */
 }

@@ -87,7 +87,20 @@ static inline void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fiel
 /* Nonzero (the field's offset in the table) when field `field` is present. */
 uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field);
 int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *out);
-int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out);
+/* The table element `at` of a checked vector refers to (at = the vector's pos + 4 i, i below its
+ * length). */
+int tpr_fb_elem_table(tpr_fb_t *fb, uint32_t at, tpr_tab_t *out);
+/* The same for element i of vector v, checking i (inline: no code unless used). */
+static inline int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out)
+{
+    if (i < v->len) {
+        return tpr_fb_elem_table(fb, v->pos + 4u * i, out);
+    }
+    if (fb->err == TPR_OK) {
+        fb->err = TPR_ERR_INDEX;
+    }
+    return tpr_fb_table_at(fb, TPR_FB_ABSENT, out); /* a zeroed table */
+}
 uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
 
 /* ---- tensors (tpr_reader.c) ----------------------------------------------------------------- */

@@ -27,7 +27,6 @@ tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
 {
     tpr_model_t *m = c->m;
     tpr_fb_t *fb = c->fb;
-    tpr_vec_t tensors = {m->tensors, m->n_tensors}, buffers = {m->buffers, m->n_buffers};
     tpr_tab_t tt, qt, bt;
     tpr_vec_t shape, data;
     uint32_t i, esize, buf, count = 1, off;
@@ -41,7 +40,7 @@ tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
     if (index < 0 || (uint32_t)index >= m->n_tensors) {
         TPR_BAD(TPR_ERR_INDEX, "tensor index out of range");
     }
-    tpr_fb_vec_table(fb, &tensors, (uint32_t)index, &tt);
+    tpr_fb_elem_table(fb, m->tensors + 4u * (uint32_t)index, &tt);
     tpr_fb_vec(fb, &tt, TPR_FW(T_SHAPE, 4), &shape);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "tensor table");
@@ -86,7 +85,7 @@ tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
     if (buf >= m->n_buffers) {
         TPR_BAD(TPR_ERR_INDEX, "buffer index out of range");
     }
-    tpr_fb_vec_table(fb, &buffers, buf, &bt);
+    tpr_fb_elem_table(fb, m->buffers + 4u * buf, &bt);
     tpr_fb_vec(fb, &bt, TPR_FW(B_DATA, 1), &data);
     off = tpr_fb_u(fb, &bt, B_OFFSET, 8);
     if (fb->err != TPR_OK) {

@@ -70,14 +70,14 @@ size_t tpr_model_sizeof(void)
     return sizeof(tpr_model_t);
 }
 
-/* Builtin code and version of operator code `index` (meaningless once fb->err is set, which
- * the callers test). */
+/* Builtin code and version of operator code `index`, below n_opcodes (meaningless once fb->err
+ * is set, which the callers test). */
 static void opcode(tpr_model_t *m, tpr_fb_t *fb, uint32_t index, int32_t *code, int32_t *version)
 {
-    tpr_vec_t v = {m->opcodes, m->n_opcodes};
     tpr_tab_t t;
     int32_t dep, c;
-    tpr_fb_vec_table(fb, &v, index, &t); /* a zeroed table on failure: every field its default */
+    /* a zeroed table on failure: every field its default */
+    tpr_fb_elem_table(fb, m->opcodes + 4u * index, &t);
     dep = (int8_t)tpr_fb_u(fb, &t, OC_DEPRECATED_CODE, 1);
     c = (int32_t)tpr_fb_u(fb, &t, OC_CODE, 4);
     *code = c > dep ? c : dep; /* TFLite's GetBuiltinCode */
@@ -118,7 +118,6 @@ typedef struct {
 static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t *p,
                            uint32_t *base)
 {
-    tpr_vec_t ops = {m->operators, m->n_ops};
     tpr_tab_t t;
     tpr_ctx_t c;
     const tpr_kernel_t *kern;
@@ -132,7 +131,7 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
     c.fb = fb;
     c.op = k;
     c.mult_n = 0;
-    tpr_fb_vec_table(fb, &ops, k, &t);
+    tpr_fb_elem_table(fb, m->operators + 4u * k, &t); /* k < n_ops */
     oc = tpr_fb_u(fb, &t, OP_OPCODE_INDEX, 4);
     tpr_fb_vec(fb, &t, TPR_FW(OP_INPUTS, 4), &c.in);
     tpr_fb_vec(fb, &t, TPR_FW(OP_OUTPUTS, 4), &c.out);
@@ -426,9 +425,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
             if (m->n_outputs == 0) {
                 TPR_BAD(TPR_ERR_GRAPH, "no subgraph");
             }
-            v.pos = m->outputs;
-            v.len = m->n_outputs;
-            tpr_fb_vec_table(&fb, &v, 0, &tab);
+            tpr_fb_elem_table(&fb, m->outputs, &tab); /* subgraph 0 */
         }
         tpr_fb_vec(&fb, &tab, vecs[i][0], &v);
         *(uint32_t *)(void *)((uint8_t *)m + vecs[i][1]) = v.pos;
