@@ -213,8 +213,8 @@ typedef struct {
     tpr_kernel_fn fn;
 } tpr_kernel_t;
 
-/* The kernel for `code`, or NULL with the reason in *st. */
-const tpr_kernel_t *tpr_find_kernel(int32_t code, int32_t version, tpr_status_t *st);
+/* The kernel for `code` in *kern (TPR_OK), or the reason it is missing. */
+tpr_status_t tpr_find_kernel(int32_t code, int32_t version, const tpr_kernel_t **kern);
 
 tpr_status_t tpr_k_add(tpr_ctx_t *c);
 tpr_status_t tpr_k_average_pool_2d(tpr_ctx_t *c);

@@ -147,8 +147,7 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "operator code table");
     }
-    kern = tpr_find_kernel(c.code, c.version, &st);
-    if (kern == 0) {
+    if ((st = tpr_find_kernel(c.code, c.version, &kern)) != TPR_OK) {
         if (m->status == TPR_OK) {
             m->err_code = c.code;
             m->err_version = c.version;
