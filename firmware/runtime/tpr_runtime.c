@@ -345,8 +345,15 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
     if (*peak > 0x7FFFFFF0u) {
         return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("the plan needs 2 GiB or more"));
     }
+    /* every tensor at its root's offset, after loc[] (the activations start at first): in one
+     * pass, a root below i is already moved */
     for (i = 0; i < n; ++i) {
-        m->loc[i] = m->loc[root_of(first, size, i)];
+        r = root_of(first, size, i);
+        cand = m->loc[r];
+        if (r >= i && cand != TPR_LOC_NONE) {
+            cand += (uint32_t)((uint8_t *)first - m->arena);
+        }
+        m->loc[i] = cand;
     }
     return TPR_OK;
 }
@@ -464,11 +471,6 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
             break;
         }
         best = peak;
-    }
-    for (i = 0; i < m->n_tensors; ++i) {
-        if (m->loc[i] != TPR_LOC_NONE) {
-            m->loc[i] += loc_bytes;
-        }
     }
     m->activation_bytes = peak;
     m->arena_required = loc_bytes + (peak > work ? peak : work);
