@@ -147,14 +147,6 @@ int tpr_fb_elem_table(tpr_fb_t *fb, uint32_t at, tpr_tab_t *out)
     return tpr_fb_table_at(fb, pos, out); /* fails at once after an error */
 }
 
-uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
-{
-    if (i >= v->len) {
-        fail(fb, TPR_ERR_INDEX);
-        return 0;
-    }
-    return tpr_rd32(fb->b + v->pos + 4u * i);
-}
 
 uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw)
 {

@@ -101,7 +101,18 @@ static inline int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i,
     }
     return tpr_fb_table_at(fb, TPR_FB_ABSENT, out); /* a zeroed table */
 }
-uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
+/* Element i of a vector of uint32 (0 and TPR_ERR_INDEX past its end; inline: a few
+ * instructions where used). */
+static inline uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
+{
+    if (i < v->len) {
+        return tpr_rd32(fb->b + v->pos + 4u * i);
+    }
+    if (fb->err == TPR_OK) {
+        fb->err = TPR_ERR_INDEX;
+    }
+    return 0;
+}
 
 /* ---- tensors (tpr_reader.c) ----------------------------------------------------------------- */
 typedef struct {
@@ -140,7 +151,7 @@ typedef struct tpr_ctx {
     int32_t version;
     tpr_vec_t in;   /* input tensor indices (int32) */
     tpr_vec_t out;  /* output tensor indices */
-    tpr_tab_t opts; /* builtin options table */
+    tpr_tab_t opts; /* builtin options table (no fields when has_opts is 0) */
     uint8_t has_opts;
     uint8_t eval;   /* 0: validate only (tpr_init), 1: run (tpr_invoke) */
     uint32_t mult_base; /* index of the operator's first multiplier among the model's */

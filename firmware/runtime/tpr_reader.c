@@ -192,9 +192,7 @@ int tpr_in_opt(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, tpr_status_t *st)
 
 uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt)
 {
-    if (!c->has_opts) {
-        return dflt;
-    }
+    /* without options, c->opts has no fields (vtlen 0): dflt */
     return tpr_fb_get(c->fb, &c->opts, TPR_FW(field, width), dflt);
 }
 

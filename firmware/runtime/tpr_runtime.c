@@ -158,8 +158,9 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
         (opts_type != 0 && opts_type != kern->opts_type)) {
         TPR_BAD(TPR_ERR_OPTIONS, "unexpected options type");
     }
-    if (opts_type == 0) {
+    if (opts_type == 0) { /* options of no type are ignored: no fields (tpr_opt) */
         c.has_opts = 0;
+        c.opts.vtlen = 0;
     }
     if (c.out.len == 0) {
         TPR_BAD(TPR_ERR_GRAPH, "operator without outputs");
