@@ -88,9 +88,6 @@ uint32_t tpr_fb_get(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, uint32_t dflt
     if (width == 1) {
         return p[0];
     }
-    if (width == 2) {
-        return tpr_rd16(p);
-    }
     if (width == 8 && tpr_rd32(p + 4) != 0) {
         return 0xFFFFFFFFu; /* above 32 bits: saturated */
     }
@@ -108,7 +105,7 @@ static uint32_t ref(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field)
     at = t->pos + fo; /* at + 4 <= pos + tlen <= n */
     off = tpr_rd32(fb->b + at);
     if (off - 1u >= fb->n - at - 4u) { /* not 1 <= off <= n - at - 4: 4 bytes there */
-        fail(fb, TPR_ERR_TRUNCATED);
+        fb->err = TPR_ERR_TRUNCATED; /* the first error: field_off found the field */
         return TPR_FB_ABSENT;
     }
     return at + off;
@@ -128,7 +125,7 @@ void tpr_fb_vec(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, tpr_vec_t *v)
     if (target != TPR_FB_ABSENT) {
         len = tpr_rd32(fb->b + target);
         if (len > (fb->n - target - 4u) / elem) {
-            fail(fb, TPR_ERR_TRUNCATED);
+            fb->err = TPR_ERR_TRUNCATED; /* the first error: ref found the vector */
             return;
         }
         v->pos = target + 4u;

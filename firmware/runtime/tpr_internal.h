@@ -66,7 +66,7 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
 /* The readers below take a field and the bytes of its value or elements as one argument,
  * TPR_FW(field, width): one register less at every call. */
 #define TPR_FW(field, width) ((unsigned)(field) << 4 | (unsigned)(width)) /* a movs below 16 */
-/* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
+/* A scalar field of `width` bytes (1, 4; 8: the value if it fits in 32 bits, else
  * 0xFFFFFFFF), `dflt` when absent; tpr_fb_u: 0 when absent. */
 uint32_t tpr_fb_get(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, uint32_t dflt);
 uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw);
@@ -165,7 +165,7 @@ tpr_status_t tpr_in(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t);
 tpr_status_t tpr_out(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t);
 /* An optional input: returns 0 (and TPR_OK in *st) when it is absent (index -1 or missing). */
 int tpr_in_opt(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, tpr_status_t *st);
-/* A scalar field of the builtin options (default when absent). */
+/* A scalar field of the builtin options, `width` 1, 4 or 8 bytes (default when absent). */
 uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt);
 
 /* ---- errors -----------------------------------------------------------------------------------

@@ -156,19 +156,15 @@ bad:
 static tpr_status_t io(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, unsigned kind)
 {
     const tpr_vec_t *v = kind == 1 ? &c->out : &c->in;
-    int32_t idx;
-    if (i >= v->len) {
-        if (kind == 2) {
+    /* in the vector run_op checked; past its end like an absent tensor */
+    int32_t idx = i < v->len ? (int32_t)tpr_rd32(c->fb->b + v->pos + 4u * i) : -1;
+    if (idx < 0) {
+        if (idx == -1 && kind == 2) {
             return TPR_STATUS_COUNT;
         }
-        return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "operator has too few inputs or outputs");
-    }
-    idx = (int32_t)tpr_rd32(c->fb->b + v->pos + 4u * i); /* in the vector load_op checked */
-    if (idx == -1 && kind == 2) {
-        return TPR_STATUS_COUNT;
-    }
-    if (idx < 0) {
-        return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "required tensor is absent");
+        return TPR_FAIL(c, TPR_ERR_GRAPH, -1,
+                        (i < v->len ? "required tensor is absent"
+                                    : "operator has too few inputs or outputs"));
     }
     return tpr_tensor(c, idx, t);
 }
