@@ -241,17 +241,21 @@ bad:
 }
 
 /* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
- * arena, int8 or float32. `g` holds the model, the reader, eval (data wanted) and op ~0. */
-static tpr_status_t io_tensor(const tpr_ctx_t *g, uint32_t pos, uint32_t i, tpr_tensor_t *t)
+ * arena, int8 or float32; with its data when `with_data`. */
+static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
+                              tpr_tensor_t *t, int with_data)
 {
-    tpr_model_t *m = g->m;
-    tpr_fb_t *fb = g->fb;
     int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
+    tpr_ctx_t g; /* what tpr_tensor reads: no operator */
     tpr_status_t st;
+    g.m = m;
+    g.fb = fb;
+    g.op = 0xFFFFFFFFu;
+    g.eval = (uint8_t)with_data;
     if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
         return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
     }
-    st = tpr_tensor(g, idx, t);
+    st = tpr_tensor(&g, idx, t);
     if (st != TPR_OK) {
         return st;
     }
@@ -275,7 +279,6 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
     uint32_t *size = (uint32_t *)(void *)(first + 2u * n); /* 4-byte aligned: 4n bytes in */
     planning_t p;
     tpr_tensor_t *t = &p.ts[2];
-    tpr_ctx_t g; /* for the graph's inputs and outputs */
     tpr_status_t st;
 
     m->mult_count = 0;
@@ -285,12 +288,8 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
     p.first = first;
     p.last = last;
     p.size = size;
-    g.m = m;
-    g.fb = fb;
-    g.op = 0xFFFFFFFFu;
-    g.eval = 0;
     for (i = 0; i < m->n_inputs; ++i) {
-        if ((st = io_tensor(&g, m->inputs, i, t)) != TPR_OK) {
+        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
             return st;
         }
         first[t->index] = 0;
@@ -302,7 +301,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow
         }
     }
     for (i = 0; i < m->n_outputs; ++i) {
-        if ((st = io_tensor(&g, m->outputs, i, t)) != TPR_OK) {
+        if ((st = io_tensor(m, fb, m->outputs, i, t, 0)) != TPR_OK) {
             return st;
         }
         if (first[t->index] == TPR_LIFE_UNUSED) {
@@ -483,7 +482,8 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     m->mult_room = TPR_MULT_CACHE && (m->arena_size & ~3u) >= m->arena_required
                        ? ((m->arena_size & ~3u) - m->arena_required) / TPR_MULT_GROUP_BYTES
                        : 0;
-    m->mult_kept = m->mult_room < groups ? 4u * m->mult_room : m->mult_count;
+    /* the first 4 x mult_room, or all (fewer than 4 x mult_room when mult_room >= groups) */
+    m->mult_kept = 4u * m->mult_room < m->mult_count ? 4u * m->mult_room : m->mult_count;
     if (need_full_arena && m->arena_required > m->arena_size) {
         TPR_BAD(TPR_ERR_ARENA_TOO_SMALL, 0);
     }
@@ -595,7 +595,6 @@ typedef char io_layout_check[SAME_AT(dims, dims) && SAME_AT(ndims, ndims) && SAM
 static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_out)
 {
     tpr_fb_t fb;
-    tpr_ctx_t g;
     tpr_tensor_t t;
     tpr_status_t st;
     if (io == 0 || index >= io_count(m, is_out)) { /* also a NULL or unready m */
@@ -604,11 +603,7 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_
     fb.b = m->data;
     fb.n = m->size;
     fb.err = TPR_OK;
-    g.m = m;
-    g.fb = &fb;
-    g.op = 0xFFFFFFFFu;
-    g.eval = 1;
-    if ((st = io_tensor(&g, is_out ? m->outputs : m->inputs, index, &t)) != TPR_OK) {
+    if ((st = io_tensor(m, &fb, is_out ? m->outputs : m->inputs, index, &t, 1)) != TPR_OK) {
         return st;
     }
     io->data = t.data;
