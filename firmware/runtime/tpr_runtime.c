@@ -118,7 +118,7 @@ typedef struct {
 static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t *p,
                            uint32_t *base)
 {
-    tpr_tab_t t;
+    tpr_tab_t ot; /* the operator table */
     tpr_ctx_t c;
     const tpr_kernel_t *kern;
     uint32_t oc, opts_type;
@@ -131,12 +131,12 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
     c.fb = fb;
     c.op = k;
     c.mult_n = 0;
-    tpr_fb_elem_table(fb, m->operators + 4u * k, &t); /* k < n_ops */
-    oc = tpr_fb_u(fb, &t, OP_OPCODE_INDEX, 4);
-    tpr_fb_vec(fb, &t, TPR_FW(OP_INPUTS, 4), &c.in);
-    tpr_fb_vec(fb, &t, TPR_FW(OP_OUTPUTS, 4), &c.out);
-    opts_type = tpr_fb_u(fb, &t, OP_OPTIONS_TYPE, 1);
-    c.has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c.opts);
+    tpr_fb_elem_table(fb, m->operators + 4u * k, &ot); /* k < n_ops */
+    oc = tpr_fb_u(fb, &ot, OP_OPCODE_INDEX, 4);
+    tpr_fb_vec(fb, &ot, TPR_FW(OP_INPUTS, 4), &c.in);
+    tpr_fb_vec(fb, &ot, TPR_FW(OP_OUTPUTS, 4), &c.out);
+    opts_type = tpr_fb_u(fb, &ot, OP_OPTIONS_TYPE, 1);
+    c.has_opts = (uint8_t)tpr_fb_table(fb, &ot, OP_OPTIONS, &c.opts);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "operator table");
     }
@@ -154,7 +154,7 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
         }
         TPR_BAD(st, 0);
     }
-    if (tpr_fb_u(fb, &t, OP_OPTIONS2_TYPE, 1) != 0 ||
+    if (tpr_fb_u(fb, &ot, OP_OPTIONS2_TYPE, 1) != 0 ||
         (opts_type != 0 && opts_type != kern->opts_type)) {
         TPR_BAD(TPR_ERR_OPTIONS, "unexpected options type");
     }
