@@ -116,8 +116,8 @@ static inline uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t
 
 /* ---- tensors (tpr_reader.c) ----------------------------------------------------------------- */
 typedef struct {
-    /* bytes to scale: the fields of tpr_io_t after data, in its order (tpr_output copies them
-     * at once) */
+    /* bytes to scale: tpr_io_t's fields after data, at the same distances (get_io copies them
+     * with one memcpy; checked in tpr_runtime.c) */
     uint32_t bytes;
     int32_t dims[TPR_MAX_DIMS];
     uint8_t ndims;
@@ -126,8 +126,8 @@ typedef struct {
     uint8_t has_quant;
     int32_t zp;        /* zero_point[0] */
     uint32_t scale;    /* scale[0] as float bits (0 when absent) */
-    uint8_t *data; /* arena or model bytes; NULL while planning */
-    uint32_t count; /* elements */
+    uint8_t *data;     /* arena or model bytes; NULL while planning */
+    uint32_t count;    /* elements */
     int32_t index;
     tpr_vec_t scales;  /* every scale (per-channel quantization) */
     tpr_vec_t zps;     /* every zero point (int64 elements) */

@@ -171,8 +171,8 @@ static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t 
         int is_out;
         tpr_tensor_t *ts = p->ts, *t = &ts[2];
         ts[0].is_const = ts[1].is_const = 1; /* absent */
-        /* the inputs (ts[0], ts[1], then ts[2]), then the outputs (ts[2]): run_op checked the
-         * vectors, their elements are read in place */
+        /* the inputs (ts[0], ts[1], then ts[2]), then the outputs (ts[2]); tpr_fb_vec checked
+         * the vectors, their elements are read in place */
         for (is_out = 0; is_out < 2; ++is_out) {
             const tpr_vec_t *v = is_out ? &c.out : &c.in;
             for (i = 0; i < v->len; ++i) {
