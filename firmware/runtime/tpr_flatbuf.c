@@ -1,7 +1,8 @@
 /* Bounds-checked reads of a flatbuffer held in memory (in place, nothing copied).
  *
- * The model's length n is below 2^31 (tpr_init checks), so every sum of a position < n and a
- * checked length stays below 2^32 and unsigned arithmetic cannot wrap unnoticed. No alignment is
+ * The model's length n is at least 8 and below 2^31 (tpr_init checks), so n - 4 does not wrap,
+ * and every sum of a position < n and a checked length stays below 2^32: unsigned arithmetic
+ * cannot wrap unnoticed. No alignment is
  * assumed for the flatbuffer's own fields (tpr_rd32, tpr_rd16). */
 #define TPR_COLD_FILE /* compiled for size: tpr_config.h */
 #include "tpr_internal.h"
@@ -32,7 +33,7 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
     if (fb->err != TPR_OK || pos == TPR_FB_ABSENT) {
         return 0;
     }
-    if (fb->n < 4 || pos > fb->n - 4) {
+    if (pos > fb->n - 4) {
         fail(fb, TPR_ERR_TRUNCATED);
         return 0;
     }
@@ -56,11 +57,12 @@ int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t)
 }
 
 /* The vtable entry of field `field`: its offset in the table, 0 when absent (a zeroed table,
- * vtlen 0, has no fields). Needs no error check: a table's vtable was checked when it was read. */
+ * vtlen 0, has no fields). Needs no error check: a table's vtable was checked when it was read
+ * (vtlen is even, so the entry, 2 bytes at an even offset, fits when it starts below vtlen). */
 uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field)
 {
     uint32_t at = 4u + 2u * field;
-    return at + 2u <= t->vtlen ? tpr_rd16(fb->b + t->vt + at) : 0;
+    return at < t->vtlen ? tpr_rd16(fb->b + t->vt + at) : 0;
 }
 
 /* Offset of field `field` inside the table, 0 when absent; checks that `width` bytes fit. */
@@ -74,10 +76,10 @@ static uint32_t field_off(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsi
     return fo;
 }
 
-uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
-                       uint32_t dflt)
+uint32_t tpr_fb_get(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, uint32_t dflt)
 {
-    uint32_t fo = field_off(fb, t, field, width);
+    const unsigned width = fw & 15u;
+    uint32_t fo = field_off(fb, t, fw >> 4, width);
     const uint8_t *p;
     if (fo == 0) {
         return dflt;
@@ -85,9 +87,6 @@ uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigne
     p = fb->b + t->pos + fo;
     if (width == 1) {
         return p[0];
-    }
-    if (width == 2) {
-        return tpr_rd16(p);
     }
     if (width == 8 && tpr_rd32(p + 4) != 0) {
         return 0xFFFFFFFFu; /* above 32 bits: saturated */
@@ -103,10 +102,10 @@ static uint32_t ref(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field)
     if (fo == 0) {
         return TPR_FB_ABSENT;
     }
-    at = t->pos + fo;
+    at = t->pos + fo; /* at + 4 <= pos + tlen <= n */
     off = tpr_rd32(fb->b + at);
-    if (off == 0 || off > fb->n - at || 4u > fb->n - (at + off)) {
-        fail(fb, TPR_ERR_TRUNCATED);
+    if (off - 1u >= fb->n - at - 4u) { /* not 1 <= off <= n - at - 4: 4 bytes there */
+        fb->err = TPR_ERR_TRUNCATED; /* the first error: field_off found the field */
         return TPR_FB_ABSENT;
     }
     return at + off;
@@ -117,15 +116,16 @@ int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *ou
     return tpr_fb_table_at(fb, ref(fb, t, field), out);
 }
 
-void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v)
+void tpr_fb_vec(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, tpr_vec_t *v)
 {
-    uint32_t target = ref(fb, t, field), len;
+    const unsigned elem = fw & 15u;
+    uint32_t target = ref(fb, t, fw >> 4), len;
     v->pos = 0;
     v->len = 0;
     if (target != TPR_FB_ABSENT) {
         len = tpr_rd32(fb->b + target);
         if (len > (fb->n - target - 4u) / elem) {
-            fail(fb, TPR_ERR_TRUNCATED);
+            fb->err = TPR_ERR_TRUNCATED; /* the first error: ref found the vector */
             return;
         }
         v->pos = target + 4u;
@@ -133,32 +133,19 @@ void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned el
     }
 }
 
-int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out)
+int tpr_fb_elem_table(tpr_fb_t *fb, uint32_t at, tpr_tab_t *out)
 {
-    uint32_t at = v->pos + 4u * i, off, pos = TPR_FB_ABSENT;
-    if (i >= v->len) {
-        fail(fb, TPR_ERR_INDEX);
+    uint32_t off = tpr_rd32(fb->b + at), pos = TPR_FB_ABSENT; /* at + 4 <= n */
+    if (off - 1u >= fb->n - at) { /* not 1 <= off <= n - at */
+        fail(fb, TPR_ERR_TRUNCATED);
     } else {
-        off = tpr_rd32(fb->b + at);
-        if (off == 0 || off > fb->n - at) {
-            fail(fb, TPR_ERR_TRUNCATED);
-        } else {
-            pos = at + off;
-        }
+        pos = at + off;
     }
     return tpr_fb_table_at(fb, pos, out); /* fails at once after an error */
 }
 
-uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
-{
-    if (i >= v->len) {
-        fail(fb, TPR_ERR_INDEX);
-        return 0;
-    }
-    return tpr_rd32(fb->b + v->pos + 4u * i);
-}
 
-uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width)
+uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw)
 {
-    return tpr_fb_scalar(fb, t, field, width, 0);
+    return tpr_fb_get(fb, t, fw, 0);
 }

@@ -8,6 +8,13 @@
 
 #include "tpr_runtime.h"
 
+/* For a function GCC would copy into its callers at -Os although a call is smaller. */
+#if defined(__GNUC__)
+#define TPR_NOINLINE __attribute__((noinline))
+#else
+#define TPR_NOINLINE
+#endif
+
 /* ---- flatbuffer reader (tpr_flatbuf.c) ------------------------------------------------------
  * Every read goes through these functions, which check bounds against the model's length. Errors
  * are sticky: the first failure is kept in fb->err and later reads return defaults (0, absent,
@@ -56,40 +63,82 @@ uint32_t tpr_rd16(const uint8_t *p);
 /* The table at `pos` (TPR_FB_ABSENT: none, no error); 0 and a zeroed *t when it cannot be read. */
 #define TPR_FB_ABSENT 0xFFFFFFFFu
 int tpr_fb_table_at(tpr_fb_t *fb, uint32_t pos, tpr_tab_t *t);
-/* A scalar field of `width` bytes (1, 2, 4; 8: the value if it fits in 32 bits, else
- * 0xFFFFFFFF), `dflt` when absent. */
-uint32_t tpr_fb_u(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width);
-uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned width,
-                       uint32_t dflt);
+/* The readers below take a field and the bytes of its value or elements as one argument,
+ * TPR_FW(field, width): one register less at every call. */
+#define TPR_FW(field, width) ((unsigned)(field) << 4 | (unsigned)(width)) /* a movs below 16 */
+/* A scalar field of `width` bytes (1, 4; 8: the value if it fits in 32 bits, else
+ * 0xFFFFFFFF), `dflt` when absent; tpr_fb_u: 0 when absent. */
+uint32_t tpr_fb_get(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, uint32_t dflt);
+uint32_t tpr_fb_u0(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw);
+#define tpr_fb_u(fb, t, field, width) tpr_fb_u0((fb), (t), TPR_FW(field, width))
+/* A vector field of `width`-byte elements; empty when absent. */
+void tpr_fb_vec(tpr_fb_t *fb, const tpr_tab_t *t, unsigned fw, tpr_vec_t *v);
+/* The same with field and width apart (the fuzz mutator's; inline: no code unless used). */
+static inline uint32_t tpr_fb_scalar(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field,
+                                     unsigned width, uint32_t dflt)
+{
+    return tpr_fb_get(fb, t, TPR_FW(field, width), dflt);
+}
+static inline void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem,
+                                 tpr_vec_t *v)
+{
+    tpr_fb_vec(fb, t, TPR_FW(field, elem), v);
+}
 /* Nonzero (the field's offset in the table) when field `field` is present. */
 uint32_t tpr_fb_present(const tpr_tab_t *t, const tpr_fb_t *fb, unsigned field);
 int tpr_fb_table(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, tpr_tab_t *out);
-void tpr_fb_vector(tpr_fb_t *fb, const tpr_tab_t *t, unsigned field, unsigned elem, tpr_vec_t *v);
-int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out);
-uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i);
+/* The table element `at` of a checked vector refers to (at = the vector's pos + 4 i, i below its
+ * length). */
+int tpr_fb_elem_table(tpr_fb_t *fb, uint32_t at, tpr_tab_t *out);
+/* The same for element i of vector v, checking i (inline: no code unless used). */
+static inline int tpr_fb_vec_table(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i, tpr_tab_t *out)
+{
+    if (i < v->len) {
+        return tpr_fb_elem_table(fb, v->pos + 4u * i, out);
+    }
+    if (fb->err == TPR_OK) {
+        fb->err = TPR_ERR_INDEX;
+    }
+    return tpr_fb_table_at(fb, TPR_FB_ABSENT, out); /* a zeroed table */
+}
+/* Element i of a vector of uint32 (0 and TPR_ERR_INDEX past its end; inline: a few
+ * instructions where used). */
+static inline uint32_t tpr_fb_vec_u32(tpr_fb_t *fb, const tpr_vec_t *v, uint32_t i)
+{
+    if (i < v->len) {
+        return tpr_rd32(fb->b + v->pos + 4u * i);
+    }
+    if (fb->err == TPR_OK) {
+        fb->err = TPR_ERR_INDEX;
+    }
+    return 0;
+}
 
 /* ---- tensors (tpr_reader.c) ----------------------------------------------------------------- */
 typedef struct {
-    uint8_t *data; /* arena or model bytes; NULL while planning */
-    int32_t dims[TPR_MAX_DIMS];
-    uint32_t count; /* elements */
+    /* bytes to scale: tpr_io_t's fields after data, at the same distances (get_io copies them
+     * with one memcpy; checked in tpr_runtime.c) */
     uint32_t bytes;
-    int32_t index;
+    int32_t dims[TPR_MAX_DIMS];
     uint8_t ndims;
     uint8_t type;
     uint8_t is_const;
     uint8_t has_quant;
     int32_t zp;        /* zero_point[0] */
     uint32_t scale;    /* scale[0] as float bits (0 when absent) */
+    uint8_t *data;     /* arena or model bytes; NULL while planning */
+    uint32_t count;    /* elements */
+    int32_t index;
     tpr_vec_t scales;  /* every scale (per-channel quantization) */
     tpr_vec_t zps;     /* every zero point (int64 elements) */
     int32_t qdim;      /* quantized_dimension */
 } tpr_tensor_t;
 
-/* Fill `t` from tensor `index` of subgraph 0, fully validated. With `with_data`, data points at
- * the tensor's bytes (model for constants, arena otherwise). `op` (or -1) is for error reports. */
-tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_t *t,
-                        int with_data, int32_t op);
+/* Fill `t` from tensor `index` of subgraph 0 of c->m (read through c->fb), fully validated.
+ * With c->eval, data points at the tensor's bytes (model for constants, arena otherwise). Errors
+ * name operator c->op (0xFFFFFFFF: none). */
+struct tpr_ctx;
+tpr_status_t tpr_tensor(const struct tpr_ctx *c, int32_t index, tpr_tensor_t *t);
 /* Builtin code of operator `op`, or -1 if it cannot be read (detail messages only). */
 int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op);
 
@@ -102,7 +151,7 @@ typedef struct tpr_ctx {
     int32_t version;
     tpr_vec_t in;   /* input tensor indices (int32) */
     tpr_vec_t out;  /* output tensor indices */
-    tpr_tab_t opts; /* builtin options table */
+    tpr_tab_t opts; /* builtin options table (no fields when has_opts is 0) */
     uint8_t has_opts;
     uint8_t eval;   /* 0: validate only (tpr_init), 1: run (tpr_invoke) */
     uint32_t mult_base; /* index of the operator's first multiplier among the model's */
@@ -116,7 +165,7 @@ tpr_status_t tpr_in(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t);
 tpr_status_t tpr_out(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t);
 /* An optional input: returns 0 (and TPR_OK in *st) when it is absent (index -1 or missing). */
 int tpr_in_opt(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, tpr_status_t *st);
-/* A scalar field of the builtin options (default when absent). */
+/* A scalar field of the builtin options, `width` 1, 4 or 8 bytes (default when absent). */
 uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt);
 
 /* ---- errors -----------------------------------------------------------------------------------
@@ -175,8 +224,8 @@ typedef struct {
     tpr_kernel_fn fn;
 } tpr_kernel_t;
 
-/* The kernel for `code`, or NULL with the reason in *st. */
-const tpr_kernel_t *tpr_find_kernel(int32_t code, int32_t version, tpr_status_t *st);
+/* The kernel for `code` in *kern (TPR_OK), or the reason it is missing. */
+tpr_status_t tpr_find_kernel(int32_t code, int32_t version, const tpr_kernel_t **kern);
 
 tpr_status_t tpr_k_add(tpr_ctx_t *c);
 tpr_status_t tpr_k_average_pool_2d(tpr_ctx_t *c);
@@ -203,7 +252,7 @@ tpr_status_t tpr_k_hard_swish(tpr_ctx_t *c);
 /* Place n buffers (size[i] bytes, live from op first[i] to op last[i] inclusive; entries with
  * first[i] >= TPR_LIFE_ALIAS are skipped) so that buffers alive at the same time never overlap.
  * Writes off[i] and returns the peak (highest end), or 0xFFFFFFFF if the plan exceeds 2 GiB.
- * Sizes must be multiples of the alignment; `next` is scratch for n entries. */
+ * Sizes must be multiples of the alignment and at most 2^31; `next` is scratch for n entries. */
 uint32_t tpr_plan(uint32_t n, const uint16_t *first, const uint16_t *last, const uint32_t *size,
                   uint32_t *off, uint16_t *next);
 

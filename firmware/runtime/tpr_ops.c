@@ -101,28 +101,25 @@ static int implemented(int32_t code)
 enum { ALL_BUILT = 1 TPR_OP_LIST(TPR_BUILT_AND) };
 #undef TPR_BUILT_AND
 
-const tpr_kernel_t *tpr_find_kernel(int32_t code, int32_t version, tpr_status_t *st)
+tpr_status_t tpr_find_kernel(int32_t code, int32_t version, const tpr_kernel_t **kern)
 {
     const tpr_kernel_t *k;
     for (k = kernels; k < kernels + sizeof kernels / sizeof kernels[0] - TPR_NO_OPS; ++k) {
         if (k->code == code) {
             if (version < 1 || version > k->max_version) {
-                *st = TPR_ERR_OP_VERSION;
-                return 0;
+                return TPR_ERR_OP_VERSION;
             }
-            *st = TPR_OK;
-            return k;
+            *kern = k;
+            return TPR_OK;
         }
     }
-    *st = !ALL_BUILT && implemented(code) ? TPR_ERR_OP_NOT_BUILT : TPR_ERR_UNSUPPORTED_OP;
-    return 0;
+    return !ALL_BUILT && implemented(code) ? TPR_ERR_OP_NOT_BUILT : TPR_ERR_UNSUPPORTED_OP;
 }
 
 tpr_status_t tpr_op_supported(int32_t code, int32_t version)
 {
-    tpr_status_t st;
-    (void)tpr_find_kernel(code, version, &st);
-    return st;
+    const tpr_kernel_t *k;
+    return tpr_find_kernel(code, version, &k);
 }
 
 const char *tpr_op_name(int32_t code)

@@ -42,7 +42,7 @@ static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *las
     }
     for (;;) {
         /* 32 bits suffice: every placed buffer ends at or below 2^31 - 1 (checked below), so
-         * cur <= 2^31 - 1 and, with size[b] < 2^31, cur + size[b] cannot wrap */
+         * cur <= 2^31 - 1 and, with size[b] <= 2^31, cur + size[b] cannot wrap */
         uint32_t b = UNPLACED, o, cur = 0, best_waste = UNPLACED, chosen = UNPLACED;
         for (i = 0; i < n; ++i) {
             if (first[i] < TPR_LIFE_ALIAS && off[i] == UNPLACED &&
@@ -52,9 +52,6 @@ static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *las
         }
         if (b == UNPLACED) {
             break;
-        }
-        if (size[b] > 0x7FFFFFFFu) {
-            return UNPLACED; /* cannot be addressed: the caller reports a limit error */
         }
         /* walk placed buffers by offset; `cur` is the end of the live ones seen so far */
         for (o = head; o != END; o = next[o]) {
@@ -76,7 +73,7 @@ static uint32_t place_all(uint32_t n, const uint16_t *first, const uint16_t *las
             chosen = cur; /* on top */
         }
         if (chosen + size[b] > 0x7FFFFFFFu) {
-            return UNPLACED;
+            return UNPLACED; /* cannot be addressed: the caller reports a limit error */
         }
         off[b] = chosen;
         if (chosen + size[b] > peak) {

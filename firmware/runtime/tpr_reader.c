@@ -23,10 +23,10 @@ static uint32_t type_size(uint8_t type)
     }
 }
 
-tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_t *t,
-                        int with_data, int32_t op)
+tpr_status_t tpr_tensor(const tpr_ctx_t *c, int32_t index, tpr_tensor_t *t)
 {
-    tpr_vec_t tensors = {m->tensors, m->n_tensors}, buffers = {m->buffers, m->n_buffers};
+    tpr_model_t *m = c->m;
+    tpr_fb_t *fb = c->fb;
     tpr_tab_t tt, qt, bt;
     tpr_vec_t shape, data;
     uint32_t i, esize, buf, count = 1, off;
@@ -40,8 +40,8 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     if (index < 0 || (uint32_t)index >= m->n_tensors) {
         TPR_BAD(TPR_ERR_INDEX, "tensor index out of range");
     }
-    tpr_fb_vec_table(fb, &tensors, (uint32_t)index, &tt);
-    tpr_fb_vector(fb, &tt, T_SHAPE, 4, &shape);
+    tpr_fb_elem_table(fb, m->tensors + 4u * (uint32_t)index, &tt);
+    tpr_fb_vec(fb, &tt, TPR_FW(T_SHAPE, 4), &shape);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "tensor table");
     }
@@ -85,8 +85,8 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     if (buf >= m->n_buffers) {
         TPR_BAD(TPR_ERR_INDEX, "buffer index out of range");
     }
-    tpr_fb_vec_table(fb, &buffers, buf, &bt);
-    tpr_fb_vector(fb, &bt, B_DATA, 1, &data);
+    tpr_fb_elem_table(fb, m->buffers + 4u * buf, &bt);
+    tpr_fb_vec(fb, &bt, TPR_FW(B_DATA, 1), &data);
     off = tpr_fb_u(fb, &bt, B_OFFSET, 8);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "buffer table");
@@ -100,7 +100,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     } else if (off > 1) {
         /* data after the flatbuffer (models over 2 GB): not for microcontrollers */
         TPR_BAD(TPR_ERR_TYPE, "buffer stored outside the flatbuffer");
-    } else if (with_data) {
+    } else if (c->eval) {
         uint32_t loc = m->loc[index];
         if (loc == TPR_LOC_NONE) {
             TPR_BAD(TPR_ERR_GRAPH, "tensor has no arena space");
@@ -116,8 +116,8 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
         if (tpr_fb_u(fb, &qt, Q_DETAILS_TYPE, 1) != 0) {
             TPR_BAD(TPR_ERR_QUANT, "custom quantization details");
         }
-        tpr_fb_vector(fb, &qt, Q_SCALE, 4, &t->scales);
-        tpr_fb_vector(fb, &qt, Q_ZERO_POINT, 8, &t->zps);
+        tpr_fb_vec(fb, &qt, TPR_FW(Q_SCALE, 4), &t->scales);
+        tpr_fb_vec(fb, &qt, TPR_FW(Q_ZERO_POINT, 8), &t->zps);
         t->qdim = (int32_t)tpr_fb_u(fb, &qt, Q_QDIM, 4);
         if (fb->err != TPR_OK) {
             TPR_BAD(fb->err, "quantization table");
@@ -146,7 +146,7 @@ tpr_status_t tpr_tensor(tpr_model_t *m, tpr_fb_t *fb, int32_t index, tpr_tensor_
     }
     return TPR_OK;
 bad:
-    return TPR_ERR(m, st, op, index, why);
+    return TPR_ERR(m, st, (int32_t)c->op, index, why);
 }
 
 /* ---- operator context ------------------------------------------------------------------------- */
@@ -156,21 +156,17 @@ bad:
 static tpr_status_t io(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, unsigned kind)
 {
     const tpr_vec_t *v = kind == 1 ? &c->out : &c->in;
-    int32_t idx;
-    if (i >= v->len) {
-        if (kind == 2) {
+    /* in the vector run_op checked; past its end like an absent tensor */
+    int32_t idx = i < v->len ? (int32_t)tpr_rd32(c->fb->b + v->pos + 4u * i) : -1;
+    if (idx < 0) {
+        if (idx == -1 && kind == 2) {
             return TPR_STATUS_COUNT;
         }
-        return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "operator has too few inputs or outputs");
+        return TPR_FAIL(c, TPR_ERR_GRAPH, -1,
+                        (i < v->len ? "required tensor is absent"
+                                    : "operator has too few inputs or outputs"));
     }
-    idx = (int32_t)tpr_rd32(c->fb->b + v->pos + 4u * i); /* in the vector load_op checked */
-    if (idx == -1 && kind == 2) {
-        return TPR_STATUS_COUNT;
-    }
-    if (idx < 0) {
-        return TPR_FAIL(c, TPR_ERR_GRAPH, -1, "required tensor is absent");
-    }
-    return tpr_tensor(c->m, c->fb, idx, t, c->eval, (int32_t)c->op);
+    return tpr_tensor(c, idx, t);
 }
 
 tpr_status_t tpr_in(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t)
@@ -192,10 +188,8 @@ int tpr_in_opt(tpr_ctx_t *c, uint32_t i, tpr_tensor_t *t, tpr_status_t *st)
 
 uint32_t tpr_opt(tpr_ctx_t *c, unsigned field, unsigned width, uint32_t dflt)
 {
-    if (!c->has_opts) {
-        return dflt;
-    }
-    return tpr_fb_scalar(c->fb, &c->opts, field, width, dflt);
+    /* without options, c->opts has no fields (vtlen 0): dflt */
+    return tpr_fb_get(c->fb, &c->opts, TPR_FW(field, width), dflt);
 }
 
 tpr_status_t tpr_check_int8(tpr_ctx_t *c, const tpr_tensor_t *t, int need_quant)
@@ -286,7 +280,7 @@ static void put_tensor_name(sbuf_t *s, tpr_model_t *m, int32_t index)
     if (!tpr_fb_vec_table(&fb, &tensors, (uint32_t)index, &tt)) {
         return;
     }
-    tpr_fb_vector(&fb, &tt, T_NAME, 1, &name);
+    tpr_fb_vec(&fb, &tt, TPR_FW(T_NAME, 1), &name);
     if (fb.err != TPR_OK || name.len == 0) {
         return;
     }
@@ -309,14 +303,15 @@ tpr_status_t tpr_fail_op(tpr_ctx_t *c, tpr_status_t st, int32_t tensor, const ch
     return tpr_fail(c->m, st, (int32_t)c->op, tensor, why);
 }
 
-tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor, const char *why)
+TPR_NOINLINE tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor,
+                                   const char *why)
 #else
 tpr_status_t tpr_fail_op(tpr_ctx_t *c, tpr_status_t st, int32_t tensor)
 {
     return tpr_fail(c->m, st, (int32_t)c->op, tensor);
 }
 
-tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor)
+TPR_NOINLINE tpr_status_t tpr_fail(tpr_model_t *m, tpr_status_t st, int32_t op, int32_t tensor)
 #endif
 {
     if (m->status != TPR_OK) {

@@ -38,12 +38,13 @@ static uint32_t align_up(uint32_t v)
 
 const char *tpr_status_str(tpr_status_t s)
 {
-    /* the messages one after the other, each ended by its 0 (no table of pointers) */
+    /* the messages one after the other, each ended by its 0 (no table of pointers); a value
+     * that is no status is a bad argument */
 #define TPR_STATUS_MSG(name, msg) msg "\0"
-    static const char msgs[] = TPR_STATUS_LIST(TPR_STATUS_MSG) "unknown status";
+    static const char msgs[] = TPR_STATUS_LIST(TPR_STATUS_MSG);
 #undef TPR_STATUS_MSG
     const char *p = msgs;
-    unsigned i = (unsigned)s < (unsigned)TPR_STATUS_COUNT ? (unsigned)s : (unsigned)TPR_STATUS_COUNT;
+    unsigned i = (unsigned)s < (unsigned)TPR_STATUS_COUNT ? (unsigned)s : (unsigned)TPR_ERR_ARG;
     for (; i > 0; --i) {
         while (*p++ != 0) {
         }
@@ -69,21 +70,18 @@ size_t tpr_model_sizeof(void)
     return sizeof(tpr_model_t);
 }
 
-/* Builtin code and version of operator code `index`. */
+/* Builtin code and version of operator code `index`, below n_opcodes (meaningless once fb->err
+ * is set, which the callers test). */
 static void opcode(tpr_model_t *m, tpr_fb_t *fb, uint32_t index, int32_t *code, int32_t *version)
 {
-    tpr_vec_t v = {m->opcodes, m->n_opcodes};
     tpr_tab_t t;
     int32_t dep, c;
-    *code = -1;
-    *version = 0;
-    if (!tpr_fb_vec_table(fb, &v, index, &t)) {
-        return;
-    }
+    /* a zeroed table on failure: every field its default */
+    tpr_fb_elem_table(fb, m->opcodes + 4u * index, &t);
     dep = (int8_t)tpr_fb_u(fb, &t, OC_DEPRECATED_CODE, 1);
     c = (int32_t)tpr_fb_u(fb, &t, OC_CODE, 4);
     *code = c > dep ? c : dep; /* TFLite's GetBuiltinCode */
-    *version = (int32_t)tpr_fb_scalar(fb, &t, OC_VERSION, 4, 1);
+    *version = (int32_t)tpr_fb_get(fb, &t, TPR_FW(OC_VERSION, 4), 1);
 }
 
 #if TPR_ERROR_DETAIL
@@ -106,147 +104,101 @@ int32_t tpr_op_code_of(tpr_model_t *m, uint32_t op)
 }
 #endif
 
-/* Read operator `k` into a context and find its kernel. */
-static tpr_status_t load_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, tpr_ctx_t *c,
-                            const tpr_kernel_t **kern)
+/* tpr_init's planning state: the planner's scratch arrays and the tensors an operator's
+ * in-place and alias decisions look at. */
+typedef struct {
+    uint16_t *first, *last;
+    uint32_t *size;
+    tpr_tensor_t ts[3]; /* inputs 0 and 1 (for in-place operators), then any other tensor */
+} planning_t;
+
+/* Operator `k`: read it, find its kernel and run it (p NULL: tpr_invoke), or validate it and
+ * note its tensors' lifetimes in the plan's scratch (p: tpr_init). *base is the index of the
+ * operator's first multiplier, moved past its own when it succeeds. */
+static tpr_status_t run_op(tpr_model_t *m, tpr_fb_t *fb, uint32_t k, planning_t *p,
+                           uint32_t *base)
 {
-    tpr_vec_t ops = {m->operators, m->n_ops};
-    tpr_tab_t t;
+    tpr_tab_t ot; /* the operator table */
+    tpr_ctx_t c;
+    const tpr_kernel_t *kern;
     uint32_t oc, opts_type;
     tpr_status_t st;
 #if TPR_ERROR_DETAIL
     const char *why;
 #endif
 
-    memset(c, 0, sizeof *c);
-    c->m = m;
-    c->fb = fb;
-    c->op = k;
-    tpr_fb_vec_table(fb, &ops, k, &t);
-    oc = tpr_fb_u(fb, &t, OP_OPCODE_INDEX, 4);
-    tpr_fb_vector(fb, &t, OP_INPUTS, 4, &c->in);
-    tpr_fb_vector(fb, &t, OP_OUTPUTS, 4, &c->out);
-    opts_type = tpr_fb_u(fb, &t, OP_OPTIONS_TYPE, 1);
-    c->has_opts = (uint8_t)tpr_fb_table(fb, &t, OP_OPTIONS, &c->opts);
+    c.m = m; /* every field is set below */
+    c.fb = fb;
+    c.op = k;
+    c.mult_n = 0;
+    tpr_fb_elem_table(fb, m->operators + 4u * k, &ot); /* k < n_ops */
+    oc = tpr_fb_u(fb, &ot, OP_OPCODE_INDEX, 4);
+    tpr_fb_vec(fb, &ot, TPR_FW(OP_INPUTS, 4), &c.in);
+    tpr_fb_vec(fb, &ot, TPR_FW(OP_OUTPUTS, 4), &c.out);
+    opts_type = tpr_fb_u(fb, &ot, OP_OPTIONS_TYPE, 1);
+    c.has_opts = (uint8_t)tpr_fb_table(fb, &ot, OP_OPTIONS, &c.opts);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "operator table");
     }
     if (oc >= m->n_opcodes) {
         TPR_BAD(TPR_ERR_INDEX, "opcode_index out of range");
     }
-    opcode(m, fb, oc, &c->code, &c->version);
+    opcode(m, fb, oc, &c.code, &c.version);
     if (fb->err != TPR_OK) {
         TPR_BAD(fb->err, "operator code table");
     }
-    *kern = tpr_find_kernel(c->code, c->version, &st);
-    if (*kern == 0) {
+    if ((st = tpr_find_kernel(c.code, c.version, &kern)) != TPR_OK) {
         if (m->status == TPR_OK) {
-            m->err_code = c->code;
-            m->err_version = c->version;
+            m->err_code = c.code;
+            m->err_version = c.version;
         }
         TPR_BAD(st, 0);
     }
-    if (tpr_fb_u(fb, &t, OP_OPTIONS2_TYPE, 1) != 0 ||
-        (opts_type != 0 && opts_type != (*kern)->opts_type)) {
+    if (tpr_fb_u(fb, &ot, OP_OPTIONS2_TYPE, 1) != 0 ||
+        (opts_type != 0 && opts_type != kern->opts_type)) {
         TPR_BAD(TPR_ERR_OPTIONS, "unexpected options type");
     }
-    if (opts_type == 0) {
-        c->has_opts = 0;
+    if (opts_type == 0) { /* options of no type are ignored: no fields (tpr_opt) */
+        c.has_opts = 0;
+        c.opts.vtlen = 0;
     }
-    if (c->out.len == 0) {
+    if (c.out.len == 0) {
         TPR_BAD(TPR_ERR_GRAPH, "operator without outputs");
     }
-    return TPR_OK;
-bad:
-    return TPR_ERR(m, st, (int32_t)k, -1, why);
-}
-
-/* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
- * arena, int8 or float32. */
-static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
-                              tpr_tensor_t *t, int with_data)
-{
-    int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
-    tpr_status_t st;
-    if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
-        return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
-    }
-    st = tpr_tensor(m, fb, idx, t, with_data, -1);
-    if (st != TPR_OK) {
-        return st;
-    }
-    if (t->is_const) {
-        return TPR_ERR(m, TPR_ERR_GRAPH, -1, idx, ("graph input/output is a constant"));
-    }
-    if (t->type != TPR_TYPE_INT8 && t->type != TPR_TYPE_FLOAT32) {
-        return TPR_ERR(m, TPR_ERR_TYPE, -1, idx, ("graph input/output not int8/float32"));
-    }
-    return TPR_OK;
-}
-
-/* Validate the operators, compute tensor lifetimes and plan the arena. `first`, `last` and
- * `size` are the planner's scratch arrays (in the arena's activation area). */
-static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t *first,
-                         uint16_t *last, uint16_t *next, int grow, uint32_t *peak, int *grew)
-{
-    uint32_t i, k, n = m->n_tensors, cand, r;
-    tpr_tensor_t ts[3], *t; /* inputs 0 and 1 (for in-place operators), then any other tensor */
-    tpr_ctx_t c;
-    const tpr_kernel_t *kern;
-    tpr_status_t st;
-
-    m->mult_count = 0;
-    for (i = 0; i < n; ++i) {
-        first[i] = TPR_LIFE_UNUSED;
-        last[i] = 0;
-        size[i] = 0;
-        m->loc[i] = TPR_LOC_NONE;
-    }
-    t = &ts[2];
-    for (i = 0; i < m->n_inputs; ++i) {
-        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
-            return st;
-        }
-        first[t->index] = 0;
-        size[t->index] = align_up(t->bytes);
-    }
-    for (k = 0; k < m->n_ops; ++k) {
-        if ((st = load_op(m, fb, k, &c, &kern)) != TPR_OK) {
-            return st;
-        }
+    c.eval = p == 0;
+    if (p != 0) {
+        uint32_t i, cand;
+        int is_out;
+        tpr_tensor_t *ts = p->ts, *t = &ts[2];
         ts[0].is_const = ts[1].is_const = 1; /* absent */
-        for (i = 0; i < c.in.len; ++i) {
-            /* load_op checked the vectors: their elements are read in place */
-            int32_t idx = (int32_t)tpr_rd32(fb->b + c.in.pos + 4u * i);
-            if (idx == -1) {
-                continue;
+        /* the inputs (ts[0], ts[1], then ts[2]), then the outputs (ts[2]); tpr_fb_vec checked
+         * the vectors, their elements are read in place */
+        for (is_out = 0; is_out < 2; ++is_out) {
+            const tpr_vec_t *v = is_out ? &c.out : &c.in;
+            for (i = 0; i < v->len; ++i) {
+                int32_t idx = (int32_t)tpr_rd32(fb->b + v->pos + 4u * i);
+                if (idx == -1 && !is_out) {
+                    continue; /* an absent optional input */
+                }
+                t = &ts[i < 2 && !is_out ? i : 2];
+                if ((st = tpr_tensor(&c, idx, t)) != TPR_OK) {
+                    return st;
+                }
+                if (t->is_const && !is_out) {
+                    continue;
+                }
+                /* an input must be written before, an output not (nor be a constant) */
+                if (t->is_const || (p->first[idx] == TPR_LIFE_UNUSED) != is_out) {
+                    return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
+                                   (is_out ? "output is a constant, a graph input or written twice"
+                                           : "tensor read before any operator writes it"));
+                }
+                if (is_out) {
+                    p->first[idx] = (uint16_t)k;
+                    p->size[idx] = align_up(t->bytes);
+                }
+                p->last[idx] = (uint16_t)k;
             }
-            t = &ts[i < 2 ? i : 2];
-            if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
-                return st;
-            }
-            if (t->is_const) {
-                continue;
-            }
-            if (first[idx] == TPR_LIFE_UNUSED) {
-                return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
-                                ("tensor read before any operator writes it"));
-            }
-            last[idx] = (uint16_t)k;
-        }
-        t = &ts[2];
-        for (i = 0; i < c.out.len; ++i) {
-            int32_t idx = (int32_t)tpr_rd32(fb->b + c.out.pos + 4u * i);
-            if ((st = tpr_tensor(m, fb, idx, t, 0, (int32_t)k)) != TPR_OK) {
-                return st;
-            }
-            if (t->is_const || first[idx] != TPR_LIFE_UNUSED) {
-                return TPR_ERR(m, TPR_ERR_GRAPH, (int32_t)k, idx,
-                                ("output is a constant, a graph input or written twice"));
-            }
-            first[idx] = (uint16_t)k;
-            last[idx] = (uint16_t)k;
-            size[idx] = align_up(t->bytes);
         }
         /* In-place operators: inputs the output may take over if they die here, noted in the
          * output's loc[] (free until the plan): input 0 at bits 0-15, input 1 at 16-31, 0xFFFF
@@ -265,24 +217,88 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
          * chain of them) unless the input is a constant (or absent); size[] then holds the
          * root's index. (A variable input was checked above to be written before.) */
         if ((kern->flags & TPR_KFLAG_ALIAS) != 0 && !ts[0].is_const) {
-            uint32_t root = root_of(first, size, (uint32_t)ts[0].index);
+            uint32_t root = root_of(p->first, p->size, (uint32_t)ts[0].index);
             uint32_t b = tpr_rd32(fb->b + c.out.pos);
-            if (size[root] == size[b]) {
-                first[b] = ALIAS_MARK;
-                size[b] = root;
+            if (p->size[root] == p->size[b]) {
+                p->first[b] = ALIAS_MARK;
+                p->size[b] = root;
             }
         }
-        /* the kernel checks types, shapes, quantization and options (and stores multipliers);
-         * load_op left c.eval 0: validate only */
-        c.mult_base = m->mult_count;
-        st = kern->fn(&c);
-        if (st == TPR_OK && fb->err != TPR_OK) {
-            st = TPR_ERR(m, fb->err, (int32_t)k, -1, ("operator options"));
-        }
-        if (st != TPR_OK) {
+    }
+    /* the kernel: with p, checks types, shapes, quantization and options (and stores
+     * multipliers); without, computes the outputs */
+    c.mult_base = *base;
+    st = kern->fn(&c);
+    if (st == TPR_OK && fb->err != TPR_OK) {
+        st = TPR_ERR(m, fb->err, (int32_t)k, -1, (p != 0 ? "operator options" : 0));
+    }
+    if (st == TPR_OK) {
+        *base = mult_next(*base, c.mult_n);
+    }
+    return st;
+bad:
+    return TPR_ERR(m, st, (int32_t)k, -1, why);
+}
+
+/* Graph input/output tensor `i` (of the validated vector at `pos`, i below its length): in the
+ * arena, int8 or float32; with its data when `with_data`. */
+static tpr_status_t io_tensor(tpr_model_t *m, tpr_fb_t *fb, uint32_t pos, uint32_t i,
+                              tpr_tensor_t *t, int with_data)
+{
+    int32_t idx = (int32_t)tpr_rd32(fb->b + pos + 4u * i);
+    tpr_ctx_t g; /* what tpr_tensor reads: no operator */
+    tpr_status_t st;
+    g.m = m;
+    g.fb = fb;
+    g.op = 0xFFFFFFFFu;
+    g.eval = (uint8_t)with_data;
+    if (fb->err != TPR_OK) { /* left by a tensor read before (tpr_tensor can succeed with it) */
+        return TPR_ERR(m, fb->err, -1, -1, ("graph inputs/outputs"));
+    }
+    st = tpr_tensor(&g, idx, t);
+    if (st != TPR_OK) {
+        return st;
+    }
+    if (t->is_const) {
+        return TPR_ERR(m, TPR_ERR_GRAPH, -1, idx, ("graph input/output is a constant"));
+    }
+    if (t->type != TPR_TYPE_INT8 && t->type != TPR_TYPE_FLOAT32) {
+        return TPR_ERR(m, TPR_ERR_TYPE, -1, idx, ("graph input/output not int8/float32"));
+    }
+    return TPR_OK;
+}
+
+/* Validate the operators, compute tensor lifetimes and plan the arena. The planner's scratch
+ * arrays first, last, size and next follow each other at the start of the arena's activation
+ * area, right after loc[] (and its alignment). */
+static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint16_t *first, int grow, uint32_t *peak,
+                         int *grew)
+{
+    uint32_t i, k, n = m->n_tensors, cand, r;
+    uint16_t *last = first + n, *next = first + 4u * n;
+    uint32_t *size = (uint32_t *)(void *)(first + 2u * n); /* 4-byte aligned: 4n bytes in */
+    planning_t p;
+    tpr_tensor_t *t = &p.ts[2];
+    tpr_status_t st;
+
+    m->mult_count = 0;
+    /* loc[] TPR_LOC_NONE and first[] TPR_LIFE_UNUSED (all ones), then last[] and size[] 0 */
+    memset(m->loc, 0xFF, (size_t)((uint8_t *)last - (uint8_t *)m->loc));
+    memset(last, 0, 6u * n);
+    p.first = first;
+    p.last = last;
+    p.size = size;
+    for (i = 0; i < m->n_inputs; ++i) {
+        if ((st = io_tensor(m, fb, m->inputs, i, t, 0)) != TPR_OK) {
             return st;
         }
-        m->mult_count = mult_next(m->mult_count, c.mult_n);
+        first[t->index] = 0;
+        size[t->index] = align_up(t->bytes);
+    }
+    for (k = 0; k < m->n_ops; ++k) {
+        if ((st = run_op(m, fb, k, &p, &m->mult_count)) != TPR_OK) {
+            return st;
+        }
     }
     for (i = 0; i < m->n_outputs; ++i) {
         if ((st = io_tensor(m, fb, m->outputs, i, t, 0)) != TPR_OK) {
@@ -319,7 +335,7 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
                 }
                 size[r] = size[i];
             }
-            last[r] = last[r] > last[i] ? last[r] : last[i];
+            last[r] = last[i]; /* the later end: last[i] >= first[i] = last[r] */
             first[i] = ALIAS_MARK;
             size[i] = r;
             break;
@@ -329,23 +345,36 @@ static tpr_status_t plan(tpr_model_t *m, tpr_fb_t *fb, uint32_t *size, uint16_t 
     if (*peak > 0x7FFFFFF0u) {
         return TPR_ERR(m, TPR_ERR_LIMIT, -1, -1, ("the plan needs 2 GiB or more"));
     }
+    /* every tensor at its root's offset, after loc[] (the activations start at first): in one
+     * pass, a root below i is already moved */
     for (i = 0; i < n; ++i) {
-        m->loc[i] = m->loc[root_of(first, size, i)];
+        r = root_of(first, size, i);
+        cand = m->loc[r];
+        if (r >= i && cand != TPR_LOC_NONE) {
+            cand += (uint32_t)((uint8_t *)first - m->arena);
+        }
+        m->loc[i] = cand;
     }
     return TPR_OK;
 }
 
 /* The vectors of the model table and then of subgraph 0 that tpr_model_t keeps, in the order
- * they are read: schema field, element bytes, where their position and length go. The
- * description (only checked: it must fit) and the subgraphs use the places of the subgraph's
- * inputs and outputs, read after them. */
-#define VEC(field, elem, pos, len) {field, elem, offsetof(tpr_model_t, pos), offsetof(tpr_model_t, len)}
-static const uint8_t vecs[8][4] = {
-    VEC(M_OPCODES, 4, opcodes, n_opcodes),  VEC(M_BUFFERS, 4, buffers, n_buffers),
-    VEC(M_DESCRIPTION, 1, inputs, n_inputs), VEC(M_SUBGRAPHS, 4, outputs, n_outputs),
-    VEC(SG_TENSORS, 4, tensors, n_tensors), VEC(SG_OPERATORS, 4, operators, n_ops),
-    VEC(SG_INPUTS, 4, inputs, n_inputs),    VEC(SG_OUTPUTS, 4, outputs, n_outputs)};
+ * they are read: schema field and element bytes (TPR_FW), where their position goes (their
+ * length follows it: checked below). The description (only checked: it must fit) and the
+ * subgraphs use the places of the subgraph's inputs and outputs, read after them. */
+#define VEC(field, elem, pos) {TPR_FW(field, elem), offsetof(tpr_model_t, pos)}
+static const uint8_t vecs[8][2] = {
+    VEC(M_OPCODES, 4, opcodes),  VEC(M_BUFFERS, 4, buffers), VEC(M_DESCRIPTION, 1, inputs),
+    VEC(M_SUBGRAPHS, 4, outputs), VEC(SG_TENSORS, 4, tensors), VEC(SG_OPERATORS, 4, operators),
+    VEC(SG_INPUTS, 4, inputs),    VEC(SG_OUTPUTS, 4, outputs)};
 #undef VEC
+#define LEN_AFTER(pos, len) (offsetof(tpr_model_t, len) == offsetof(tpr_model_t, pos) + 4u)
+typedef char vec_len_check[LEN_AFTER(opcodes, n_opcodes) && LEN_AFTER(buffers, n_buffers) &&
+                                   LEN_AFTER(tensors, n_tensors) && LEN_AFTER(operators, n_ops) &&
+                                   LEN_AFTER(inputs, n_inputs) && LEN_AFTER(outputs, n_outputs)
+                               ? 1
+                               : -1];
+#undef LEN_AFTER
 
 static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, void *arena,
                          size_t arena_size, int need_full_arena)
@@ -353,7 +382,7 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     tpr_fb_t fb;
     tpr_tab_t tab; /* the model table, then subgraph 0 */
     tpr_vec_t v;
-    uint32_t loc_bytes, work, peak = 0, best = 0, i, groups, *size;
+    uint32_t loc_bytes, work, peak = 0, best = 0, i, groups;
     int grow, grew = 0;
     tpr_status_t st;
     uint16_t *first;
@@ -402,13 +431,11 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
             if (m->n_outputs == 0) {
                 TPR_BAD(TPR_ERR_GRAPH, "no subgraph");
             }
-            v.pos = m->outputs;
-            v.len = m->n_outputs;
-            tpr_fb_vec_table(&fb, &v, 0, &tab);
+            tpr_fb_elem_table(&fb, m->outputs, &tab); /* subgraph 0 */
         }
-        tpr_fb_vector(&fb, &tab, vecs[i][0], vecs[i][1], &v);
-        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][2]) = v.pos;
-        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][3]) = v.len;
+        tpr_fb_vec(&fb, &tab, vecs[i][0], &v);
+        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][1]) = v.pos;
+        *(uint32_t *)(void *)((uint8_t *)m + vecs[i][1] + 4) = v.len;
     }
     if (fb.err != TPR_OK) {
         TPR_BAD(fb.err, "subgraph 0");
@@ -420,8 +447,8 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
         TPR_BAD(TPR_ERR_GRAPH, "graph without outputs");
     }
 
-    /* arena: [loc: 4 bytes per tensor][activations]; the planner's scratch (size: 4 bytes,
-     * first, last, next: 2 bytes each per tensor) sits in the activation area while planning */
+    /* arena: [loc: 4 bytes per tensor][activations]; the planner's scratch (first, last: 2 bytes
+     * each per tensor, size: 4, next: 2) sits in the activation area while planning */
     loc_bytes = align_up(4u * m->n_tensors);
     work = align_up(10u * m->n_tensors);
     if (m->arena_size < loc_bytes + work) {
@@ -431,13 +458,12 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     m->loc = (uint32_t *)(void *)m->arena;
     /* validation stores the multipliers that fit above the scratch */
     m->mult_room = ((m->arena_size & ~3u) - loc_bytes - work) / TPR_MULT_GROUP_BYTES;
-    first = (uint16_t *)(void *)(m->arena + loc_bytes + 4u * m->n_tensors);
-    size = (uint32_t *)(void *)(m->arena + loc_bytes);
+    first = (uint16_t *)(void *)(m->arena + loc_bytes);
     /* with in-place roots grown (a PAD's), then, if that was possible, without, and again with
      * if that was better: a grown root takes more memory before the PAD (grew: the plan can
      * grow one; best: the other plan's peak) */
     for (grow = 1;; grow = !grow) {
-        st = plan(m, &fb, size, first, first + m->n_tensors, first + 2u * m->n_tensors, grow, &peak, &grew);
+        st = plan(m, &fb, first, grow, &peak, &grew);
         if (st != TPR_OK) {
             return st; /* reported */
         }
@@ -445,11 +471,6 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
             break;
         }
         best = peak;
-    }
-    for (i = 0; i < m->n_tensors; ++i) {
-        if (m->loc[i] != TPR_LOC_NONE) {
-            m->loc[i] += loc_bytes;
-        }
     }
     m->activation_bytes = peak;
     m->arena_required = loc_bytes + (peak > work ? peak : work);
@@ -461,7 +482,8 @@ static tpr_status_t init(tpr_model_t *m, const void *model, size_t model_size, v
     m->mult_room = TPR_MULT_CACHE && (m->arena_size & ~3u) >= m->arena_required
                        ? ((m->arena_size & ~3u) - m->arena_required) / TPR_MULT_GROUP_BYTES
                        : 0;
-    m->mult_kept = m->mult_room < groups ? 4u * m->mult_room : m->mult_count;
+    /* the first 4 x mult_room, or all (fewer than 4 x mult_room when mult_room >= groups) */
+    m->mult_kept = 4u * m->mult_room < m->mult_count ? 4u * m->mult_room : m->mult_count;
     if (need_full_arena && m->arena_required > m->arena_size) {
         TPR_BAD(TPR_ERR_ARENA_TOO_SMALL, 0);
     }
@@ -482,7 +504,7 @@ tpr_status_t tpr_init(tpr_model_t *m, const void *model, size_t model_size, void
 
 /* The planned arena (fast 0: arena_required, 1: arena_fast) in *bytes; a too small `work`
  * gives TPR_ERR_ARENA_TOO_SMALL and the work size to retry with. */
-static tpr_status_t arena_bytes(const void *model, size_t model_size, void *work,
+static TPR_NOINLINE tpr_status_t arena_bytes(const void *model, size_t model_size, void *work,
                                 size_t work_size, int fast, uint32_t *bytes)
 {
     tpr_model_t m;
@@ -510,8 +532,6 @@ tpr_status_t tpr_fast_arena_bytes(const void *model, size_t model_size, void *wo
 tpr_status_t tpr_invoke(tpr_model_t *m)
 {
     tpr_fb_t fb;
-    tpr_ctx_t c;
-    const tpr_kernel_t *kern;
     uint32_t k, base = 0;
     tpr_status_t st;
     if (m == 0 || m->ready != TPR_READY_MAGIC) {
@@ -527,17 +547,7 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
             m->op_hook(m->op_hook_user, k);
         }
 #endif
-        if ((st = load_op(m, &fb, k, &c, &kern)) != TPR_OK) {
-            return st;
-        }
-        c.eval = 1;
-        c.mult_base = base;
-        st = kern->fn(&c);
-        base = mult_next(base, c.mult_n);
-        if (st == TPR_OK && fb.err != TPR_OK) {
-            st = TPR_ERR(m, fb.err, (int32_t)k, -1, 0);
-        }
-        if (st != TPR_OK) {
+        if ((st = run_op(m, &fb, k, 0, &base)) != TPR_OK) {
             return st;
         }
     }
@@ -549,15 +559,37 @@ tpr_status_t tpr_invoke(tpr_model_t *m)
     return TPR_OK;
 }
 
+/* Graph inputs (is_out 0) or outputs (1) of a model tpr_init accepted; 0 for any other. */
+static TPR_NOINLINE uint32_t io_count(const tpr_model_t *m, int is_out)
+{
+    if (m == 0 || m->ready != TPR_READY_MAGIC) {
+        return 0;
+    }
+    return is_out ? m->n_outputs : m->n_inputs;
+}
+
 uint32_t tpr_input_count(const tpr_model_t *m)
 {
-    return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_inputs : 0;
+    return io_count(m, 0);
 }
 
 uint32_t tpr_output_count(const tpr_model_t *m)
 {
-    return (m != 0 && m->ready == TPR_READY_MAGIC) ? m->n_outputs : 0;
+    return io_count(m, 1);
 }
+
+/* tpr_tensor_t has tpr_io_t's fields from bytes on at the same distances from bytes (a negative
+ * array size otherwise); the two bytes in tpr_io_t's padding are is_const and has_quant. */
+#define IO_REST (sizeof(tpr_io_t) - offsetof(tpr_io_t, bytes))
+#define SAME_AT(f, g) \
+    (offsetof(tpr_tensor_t, f) - offsetof(tpr_tensor_t, bytes) == \
+     offsetof(tpr_io_t, g) - offsetof(tpr_io_t, bytes))
+typedef char io_layout_check[SAME_AT(dims, dims) && SAME_AT(ndims, ndims) && SAME_AT(type, type) &&
+                                     SAME_AT(zp, zero_point) && SAME_AT(scale, scale_bits) &&
+                                     IO_REST <= sizeof(tpr_tensor_t) - offsetof(tpr_tensor_t, bytes)
+                                 ? 1
+                                 : -1];
+#undef SAME_AT
 
 /* Graph input (is_out 0) or output (1) `index`. */
 static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_out)
@@ -565,9 +597,7 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_
     tpr_fb_t fb;
     tpr_tensor_t t;
     tpr_status_t st;
-    uint32_t i;
-    if (m == 0 || io == 0 || m->ready != TPR_READY_MAGIC ||
-        index >= (is_out ? m->n_outputs : m->n_inputs)) {
+    if (io == 0 || index >= io_count(m, is_out)) { /* also a NULL or unready m */
         return TPR_ERR_ARG;
     }
     fb.b = m->data;
@@ -576,16 +606,8 @@ static tpr_status_t get_io(tpr_model_t *m, uint32_t index, tpr_io_t *io, int is_
     if ((st = io_tensor(m, &fb, is_out ? m->outputs : m->inputs, index, &t, 1)) != TPR_OK) {
         return st;
     }
-    memset(io, 0, sizeof *io);
     io->data = t.data;
-    io->bytes = t.bytes;
-    io->ndims = t.ndims;
-    for (i = 0; i < t.ndims; ++i) {
-        io->dims[i] = t.dims[i];
-    }
-    io->type = t.type;
-    io->zero_point = t.zp;
-    io->scale_bits = t.scale;
+    memcpy(&io->bytes, &t.bytes, IO_REST); /* the same fields in the same places */
     return TPR_OK;
 }
 

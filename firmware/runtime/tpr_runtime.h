@@ -51,21 +51,21 @@ extern "C" {
 /* Every status the runtime returns, with its message: one list (an X-macro), one string function. */
 #define TPR_STATUS_LIST(X)                                            \
     X(TPR_OK, "ok")                                                   \
-    X(TPR_ERR_ARG, "bad argument or model not initialised")           \
-    X(TPR_ERR_TRUNCATED, "model truncated (offset outside the data)")  \
-    X(TPR_ERR_IDENTIFIER, "not a TFLite model (no TFL3 identifier)")   \
-    X(TPR_ERR_SCHEMA_VERSION, "unsupported schema version (not 3)")    \
+    X(TPR_ERR_ARG, "bad argument")                                    \
+    X(TPR_ERR_TRUNCATED, "model truncated (offset outside the data)") \
+    X(TPR_ERR_IDENTIFIER, "not a TFLite model")                       \
+    X(TPR_ERR_SCHEMA_VERSION, "schema version not 3")                 \
     X(TPR_ERR_MALFORMED, "malformed flatbuffer")                      \
     X(TPR_ERR_INDEX, "index out of range")                            \
     X(TPR_ERR_UNSUPPORTED_OP, "unsupported operator")                 \
     X(TPR_ERR_OP_NOT_BUILT, "operator not built in")                  \
     X(TPR_ERR_OP_VERSION, "unsupported operator version")             \
-    X(TPR_ERR_TYPE, "unsupported tensor type")                        \
-    X(TPR_ERR_SHAPE, "bad tensor shape")                              \
+    X(TPR_ERR_TYPE, "unsupported type")                               \
+    X(TPR_ERR_SHAPE, "bad shape")                                     \
     X(TPR_ERR_QUANT, "bad quantization")                              \
-    X(TPR_ERR_OPTIONS, "bad operator options")                        \
+    X(TPR_ERR_OPTIONS, "bad options")                                 \
     X(TPR_ERR_GRAPH, "bad graph")                                     \
-    X(TPR_ERR_LIMIT, "runtime limit exceeded")                        \
+    X(TPR_ERR_LIMIT, "limit exceeded")                                \
     X(TPR_ERR_ALIGNMENT, "misaligned data")                           \
     X(TPR_ERR_ARENA_TOO_SMALL, "arena too small")                     \
     X(TPR_ERR_EVAL, "kernel failed")
