@@ -75,8 +75,9 @@ tpr_status_t tpr_conv_run(tpr_ctx_t *c, const tpr_conv_t *p, int32_t oc0, int32_
                           int32_t fic, int32_t in_div, int32_t w_oc, int32_t w_k);
 /* Filter taps k0..k1-1 (of k) that land inside an input of size n, for a window starting at
  * input coordinate i0 with dilation dil; k1 == k0 when none does. */
-#if defined(__GNUC__)
-__attribute__((always_inline)) /* -Os would call it */
+#if defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__)
+__attribute__((always_inline)) /* the per-row code compiled for size would call it (TPR_SIZE_OPT);
+                                  in -Os builds GCC's own choice is faster (single positions) */
 #endif
 static inline void tpr_conv_taps(int32_t i0, int32_t k, int32_t dil, int32_t n, int32_t *k0,
                                  int32_t *k1)
