@@ -16,7 +16,8 @@
  * fixed-point helpers of the activations, and every operator but CONV_2D, DEPTHWISE_CONV_2D,
  * FULLY_CONNECTED and ADD: their work is linear in their tensors) define TPR_COLD_FILE before
  * their first include, and are compiled for size in a speed-optimized GCC build too (GCC's
- * optimize pragma): -O2 then spends flash only where it buys speed. The model reader
+ * optimize pragma): -O2 then spends flash only where it buys speed (in the fast files, the
+ * per-layer and per-row code is TPR_COLD or TPR_SIZE_OPT, below). The model reader
  * (tpr_reader.c, tpr_flatbuf.c) runs once per operator and invoke: compiled for size too, it
  * costs about 1 % of fc-autoencoder's -O2 time and 0.2 % of ds-cnn's for 0.55 KB. The
  * per-channel multipliers (tpr_mult_channel, on every invoke in the smallest arena) keep the
@@ -26,9 +27,9 @@
 #ifndef TPR_COLD_FOR_SIZE
 #define TPR_COLD_FOR_SIZE 1
 #endif
-/* TPR_FAST_KERNELS=1: in a size-optimized build (-Os) the convolution and depthwise kernels (the
- * files defining TPR_HOT_FILE) keep the fast variants of a speed-optimized one, compiled for
- * size: on Cortex-M4 ds-cnn 2.6 instructions per MAC instead of 3.7 (-O2: 2.3) for 2.1 KB more
+/* TPR_FAST_KERNELS=1: in a size-optimized build (-Os) the convolution, depthwise and ADD kernels
+ * (the files defining TPR_HOT_FILE) keep the fast variants of a speed-optimized one, compiled for
+ * size: on Cortex-M4 ds-cnn 2.3 instructions per MAC instead of 3.6 (-O2: 2.25) for 2.3 KB more
  * code (`tinyprune build --optimize balanced`). */
 #ifndef TPR_FAST_KERNELS
 #define TPR_FAST_KERNELS 0
