@@ -118,6 +118,21 @@ static inline int8_t tpr_requant(uint32_t acc, const tpr_mq_t *q, int32_t zp, in
 void tpr_requant_n(const uint32_t *acc, const tpr_mq_t *q, int32_t n, int32_t zp, int32_t lo,
                    int32_t hi, int8_t *y);
 
+/* v saturated to int8: one SSAT on Armv7-M and later (tpr_clamp8's nested conditional gives
+ * branches) */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int8_t tpr_sat8(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT)
+    return (int8_t)__ssat(v, 8);
+#else
+    v = v < -128 ? -128 : v;
+    return (int8_t)(v > 127 ? 127 : v);
+#endif
+}
+
 /* tpr_requant for a block of channels known to have shifts of -2 and below (q->rsh != 0) and the
  * whole int8 range as activation range: no activation, and ReLU or ReLU6 whose output zero point
  * is -128, i.e. nearly every layer. The constant bounds become one SSAT on v7-M and later. */
@@ -131,13 +146,7 @@ static inline int8_t tpr_requant_full(uint32_t acc, const tpr_mq_t *q, int32_t z
 #else
     int32_t v = tpr_mbqm_r((int32_t)acc, q->m, q->rnd, q->rsh) + zp;
 #endif
-#if defined(__ARM_FEATURE_SAT)
-    return (int8_t)__ssat(v, 8);
-#else
-    v = v < -128 ? -128 : v;
-    v = v > 127 ? 127 : v;
-    return (int8_t)v;
-#endif
+    return tpr_sat8(v);
 }
 
 /* Whether tpr_requant_full may stand for tpr_requant for the n multipliers q with activation
@@ -169,13 +178,6 @@ static inline int32_t tpr_rescale(int32_t x, const tpr_mq_t *q)
 #else
     return q->rsh != 0 ? tpr_mbqm_r(x, q->m, q->rnd, q->rsh) : tpr_mbqm_pos(x, q->m, q->shift);
 #endif
-}
-
-/* v saturated to int8: one SSAT on Armv7-M (tpr_clamp8's nested conditional gives branches) */
-static inline int8_t tpr_sat8(int32_t v)
-{
-    v = v < -128 ? -128 : v;
-    return (int8_t)(v > 127 ? 127 : v);
 }
 
 /* Input 0 (and input 1 if in1 is given) and output 0 of an operator, then the checks `how` asks
